@@ -1,0 +1,417 @@
+//! The tutorial's chat protocol between a browser and the chat consumer.
+//!
+//! The browser sends `{"op":..,"args":[..]}` frames; the consumer answers with
+//! `{"op":..,"success":true}` or `{"op":..,"error":..}` and delivers channel messages as
+//! `{"event":"subscribe","channel":..,"data":..}`. Every outgoing message here is built by
+//! serde, so no text a user types can add a field to it.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::error::json_type;
+
+/// Op names.
+pub mod op {
+    /// Log in with name and password.
+    pub const AUTH: &str = "auth";
+    /// Subscribe to channels.
+    pub const SUBSCRIBE: &str = "subscribe";
+    /// Unsubscribe from channels.
+    pub const UNSUBSCRIBE: &str = "unsubscribe";
+    /// Send to a room channel.
+    pub const SEND_TO_ROOM: &str = "sendtoroom";
+    /// Send to a user's channel.
+    pub const SEND_TO_USER: &str = "sendtouser";
+    /// Send to everyone.
+    pub const SEND_BROADCAST: &str = "sendbroadcast";
+    /// Keep-alive.
+    pub const PING: &str = "ping";
+    /// The answer to `ping`.
+    pub const PONG: &str = "pong";
+}
+
+/// The error text for a frame that is not a JSON object with an `op`.
+pub const JSON_FORMAT_ERROR: &str = "Json format error";
+
+/// One request from a browser.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ChatRequest {
+    /// `{"op":"auth","args":[name, password]}`.
+    Auth {
+        /// User name.
+        name: String,
+        /// Password, never shown by `Debug`.
+        password: String,
+    },
+    /// `{"op":"subscribe","args":[channel, ..]}`.
+    Subscribe {
+        /// Channels.
+        channels: Vec<String>,
+    },
+    /// `{"op":"unsubscribe","args":[channel, ..]}`.
+    Unsubscribe {
+        /// Channels.
+        channels: Vec<String>,
+    },
+    /// `{"op":"sendtoroom","args":[room, text]}`.
+    SendToRoom {
+        /// The room channel, `room_<name>`.
+        room: String,
+        /// The message.
+        text: String,
+    },
+    /// `{"op":"sendtouser","args":[user channel, text]}`.
+    SendToUser {
+        /// The user's channel, `user_<id>`.
+        user: String,
+        /// The message.
+        text: String,
+    },
+    /// `{"op":"sendbroadcast","args":[text]}`.
+    SendBroadcast {
+        /// The message.
+        text: String,
+    },
+    /// `{"op":"ping"}`.
+    Ping,
+}
+
+impl fmt::Debug for ChatRequest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ChatRequest::Auth { name, .. } => f
+                .debug_struct("Auth")
+                .field("name", name)
+                .field("password", &"<redacted>")
+                .finish(),
+            ChatRequest::Subscribe { channels } => f
+                .debug_struct("Subscribe")
+                .field("channels", channels)
+                .finish(),
+            ChatRequest::Unsubscribe { channels } => f
+                .debug_struct("Unsubscribe")
+                .field("channels", channels)
+                .finish(),
+            ChatRequest::SendToRoom { room, text } => f
+                .debug_struct("SendToRoom")
+                .field("room", room)
+                .field("text", text)
+                .finish(),
+            ChatRequest::SendToUser { user, text } => f
+                .debug_struct("SendToUser")
+                .field("user", user)
+                .field("text", text)
+                .finish(),
+            ChatRequest::SendBroadcast { text } => {
+                f.debug_struct("SendBroadcast").field("text", text).finish()
+            }
+            ChatRequest::Ping => f.write_str("Ping"),
+        }
+    }
+}
+
+/// Why a browser frame is not a chat request. The `Display` text is what the browser is told.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ChatRequestError {
+    /// Not a JSON object with a string `op`: answered `{"error":"Json format error"}`.
+    #[error("{}", JSON_FORMAT_ERROR)]
+    Format,
+    /// An `op` nobody knows.
+    #[error("Unknown op")]
+    UnknownOp(String),
+    /// The right op with the wrong arguments.
+    #[error("{reason}")]
+    BadArgs {
+        /// The op.
+        op: String,
+        /// What is wrong, for the browser.
+        reason: String,
+    },
+}
+
+impl ChatRequestError {
+    /// The op to name in the error reply, if the frame had one.
+    pub fn op(&self) -> Option<&str> {
+        match self {
+            ChatRequestError::Format => None,
+            ChatRequestError::UnknownOp(op) | ChatRequestError::BadArgs { op, .. } => Some(op),
+        }
+    }
+
+    /// The reply to send the browser.
+    pub fn reply(&self) -> ChatReply {
+        match self.op() {
+            None => ChatReply::FormatError,
+            Some(op) => ChatReply::error(op, self.to_string()),
+        }
+    }
+}
+
+impl ChatRequest {
+    /// The op name.
+    pub fn op(&self) -> &'static str {
+        match self {
+            ChatRequest::Auth { .. } => op::AUTH,
+            ChatRequest::Subscribe { .. } => op::SUBSCRIBE,
+            ChatRequest::Unsubscribe { .. } => op::UNSUBSCRIBE,
+            ChatRequest::SendToRoom { .. } => op::SEND_TO_ROOM,
+            ChatRequest::SendToUser { .. } => op::SEND_TO_USER,
+            ChatRequest::SendBroadcast { .. } => op::SEND_BROADCAST,
+            ChatRequest::Ping => op::PING,
+        }
+    }
+
+    /// Parses a browser frame, checking the argument count and types of each op.
+    pub fn parse(frame: &str) -> Result<Self, ChatRequestError> {
+        let Ok(Value::Object(mut obj)) = serde_json::from_str::<Value>(frame) else {
+            return Err(ChatRequestError::Format);
+        };
+        let Some(Value::String(op)) = obj.remove("op") else {
+            return Err(ChatRequestError::Format);
+        };
+        let args = match obj.remove("args") {
+            None | Some(Value::Null) => Vec::new(),
+            Some(Value::Array(args)) => args,
+            Some(other) => {
+                return Err(ChatRequestError::BadArgs {
+                    op,
+                    reason: format!("args must be a list, not a {}", json_type(&other)),
+                })
+            }
+        };
+        let args = Args { op: &op, args };
+        let request = match op.as_str() {
+            op::AUTH => {
+                let [name, password] = args.strings(["name", "password"])?;
+                ChatRequest::Auth { name, password }
+            }
+            op::SUBSCRIBE => ChatRequest::Subscribe {
+                channels: args.channels()?,
+            },
+            op::UNSUBSCRIBE => ChatRequest::Unsubscribe {
+                channels: args.channels()?,
+            },
+            op::SEND_TO_ROOM => {
+                let [room, text] = args.strings(["room", "message"])?;
+                ChatRequest::SendToRoom { room, text }
+            }
+            op::SEND_TO_USER => {
+                let [user, text] = args.strings(["user", "message"])?;
+                ChatRequest::SendToUser { user, text }
+            }
+            op::SEND_BROADCAST => {
+                let [text] = args.strings(["message"])?;
+                ChatRequest::SendBroadcast { text }
+            }
+            op::PING => ChatRequest::Ping,
+            _ => return Err(ChatRequestError::UnknownOp(op)),
+        };
+        Ok(request)
+    }
+
+    /// The frame a browser sends for this request.
+    pub fn to_frame(&self) -> String {
+        let args: Vec<&str> = match self {
+            ChatRequest::Auth { name, password } => vec![name, password],
+            ChatRequest::Subscribe { channels } | ChatRequest::Unsubscribe { channels } => {
+                channels.iter().map(String::as_str).collect()
+            }
+            ChatRequest::SendToRoom { room, text } => vec![room, text],
+            ChatRequest::SendToUser { user, text } => vec![user, text],
+            ChatRequest::SendBroadcast { text } => vec![text],
+            ChatRequest::Ping => return serde_json::json!({ "op": op::PING }).to_string(),
+        };
+        serde_json::json!({ "op": self.op(), "args": args }).to_string()
+    }
+}
+
+struct Args<'a> {
+    op: &'a str,
+    args: Vec<Value>,
+}
+
+impl Args<'_> {
+    fn bad(&self, reason: String) -> ChatRequestError {
+        ChatRequestError::BadArgs {
+            op: self.op.to_owned(),
+            reason,
+        }
+    }
+
+    /// Exactly `N` string arguments, named for the error text.
+    fn strings<const N: usize>(self, names: [&str; N]) -> Result<[String; N], ChatRequestError> {
+        if self.args.len() != N {
+            return Err(self.bad(format!(
+                "expects {N} argument{} ({}), got {}",
+                if N == 1 { "" } else { "s" },
+                names.join(", "),
+                self.args.len()
+            )));
+        }
+        let mut out: [String; N] = std::array::from_fn(|_| String::new());
+        for (i, arg) in self.args.iter().enumerate() {
+            match arg {
+                Value::String(s) => out[i] = s.clone(),
+                other => {
+                    return Err(self.bad(format!(
+                        "{} must be a string, not a {}",
+                        names[i],
+                        json_type(other)
+                    )))
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// One or more channel names.
+    fn channels(self) -> Result<Vec<String>, ChatRequestError> {
+        if self.args.is_empty() {
+            return Err(self.bad("expects at least one channel".to_owned()));
+        }
+        let mut channels = Vec::with_capacity(self.args.len());
+        for arg in &self.args {
+            match arg {
+                Value::String(s) => channels.push(s.clone()),
+                other => {
+                    return Err(self.bad(format!(
+                        "channel must be a string, not a {}",
+                        json_type(other)
+                    )))
+                }
+            }
+        }
+        Ok(channels)
+    }
+}
+
+/// A message from the consumer to a browser.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum ChatReply {
+    /// `{"op":..,"success":true}`.
+    Success {
+        /// The op that succeeded.
+        op: String,
+        /// Always true.
+        success: bool,
+    },
+    /// `{"op":..,"error":..}`.
+    Error {
+        /// The op that failed.
+        op: String,
+        /// Why, for a person.
+        error: String,
+    },
+    /// `{"op":"pong"}`.
+    Pong {
+        /// Always `pong`.
+        op: String,
+    },
+    /// `{"event":"subscribe","channel":..,"data":..}`: a message on a subscribed channel.
+    Delivery(Delivery),
+    /// `{"error":"Json format error"}`.
+    #[serde(with = "format_error")]
+    FormatError,
+}
+
+impl ChatReply {
+    /// Success of an op.
+    pub fn success(op: &str) -> Self {
+        ChatReply::Success {
+            op: op.to_owned(),
+            success: true,
+        }
+    }
+
+    /// Failure of an op.
+    pub fn error(op: &str, error: impl Into<String>) -> Self {
+        ChatReply::Error {
+            op: op.to_owned(),
+            error: error.into(),
+        }
+    }
+
+    /// The answer to ping.
+    pub fn pong() -> Self {
+        ChatReply::Pong {
+            op: op::PONG.to_owned(),
+        }
+    }
+
+    /// The JSON text of the message.
+    pub fn to_json(&self) -> String {
+        // Serializing these plain structs cannot fail; an empty object is never sent.
+        serde_json::to_string(self).unwrap_or_else(|_| "{}".to_owned())
+    }
+}
+
+/// A channel message as browsers receive it.
+///
+/// `data` keeps the tutorial's `uid:<id>,message:<text>` so its pages keep working; the other
+/// fields give a page what it needs without parsing that string.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Delivery {
+    /// Always `subscribe`.
+    pub event: String,
+    /// The channel it was published on.
+    pub channel: String,
+    /// `uid:<sender id>,message:<text>`.
+    pub data: String,
+    /// The sender's user id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uid: Option<u64>,
+    /// The sender's name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from: Option<String>,
+    /// The text as typed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub text: Option<String>,
+    /// When the consumer handled it, in milliseconds since the Unix epoch.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time: Option<u64>,
+}
+
+impl Delivery {
+    /// A delivery with the tutorial's `data` and the extra fields filled.
+    pub fn new(channel: &str, uid: u64, from: Option<&str>, text: &str, time: Option<u64>) -> Self {
+        Self {
+            event: "subscribe".to_owned(),
+            channel: channel.to_owned(),
+            data: format!("uid:{uid},message:{text}"),
+            uid: Some(uid),
+            from: from.map(str::to_owned),
+            text: Some(text.to_owned()),
+            time,
+        }
+    }
+}
+
+mod format_error {
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    #[derive(Serialize, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Shape {
+        error: String,
+    }
+
+    pub(super) fn serialize<S: Serializer>(s: S) -> Result<S::Ok, S::Error> {
+        Shape {
+            error: super::JSON_FORMAT_ERROR.to_owned(),
+        }
+        .serialize(s)
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<(), D::Error> {
+        let shape = Shape::deserialize(d)?;
+        if shape.error == super::JSON_FORMAT_ERROR {
+            Ok(())
+        } else {
+            Err(serde::de::Error::custom("not the format error"))
+        }
+    }
+}
