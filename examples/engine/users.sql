@@ -1,0 +1,20 @@
+-- The chat's users table for MySQL/MariaDB, as chat-consumer's migrations create it.
+-- You do not need this file when chat-consumer runs its own migrations (`chat-consumer migrate`,
+-- also done by `run`); it is here for reviewing the schema or creating it by hand.
+--
+-- `password` holds an argon2id hash (`$argon2id$...`). Rows loaded with a plain-text password,
+-- as in the original tutorial, still log in: the first successful login replaces the plain
+-- text with a hash. Create users with `chat-consumer users add <name> --email <e> --password-stdin`.
+
+CREATE TABLE `users`
+(
+    `id`         int          NOT NULL AUTO_INCREMENT,
+    `name`       varchar(255) NOT NULL,
+    `email`      varchar(255) NOT NULL,
+    `password`   varchar(255) NOT NULL,
+    `online`     int          NOT NULL DEFAULT 0,
+    `created_at` timestamp    NOT NULL DEFAULT CURRENT_TIMESTAMP,
+    `updated_at` timestamp    NOT NULL DEFAULT CURRENT_TIMESTAMP ON UPDATE CURRENT_TIMESTAMP,
+    PRIMARY KEY (`id`),
+    UNIQUE KEY `idx_users_name` (`name`)
+);
