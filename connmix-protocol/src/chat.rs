@@ -292,6 +292,18 @@ impl Args<'_> {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(untagged)]
 pub enum ChatReply {
+    /// `{"op":"auth","success":true,"uid":1,"name":"user1"}`: a login succeeded. The tutorial's
+    /// reply plus who logged in, so a page can subscribe to its own `user_<uid>` channel.
+    AuthSuccess {
+        /// Always `auth`.
+        op: String,
+        /// Always true.
+        success: bool,
+        /// The user's id.
+        uid: u64,
+        /// The user's name.
+        name: String,
+    },
     /// `{"op":..,"success":true}`.
     Success {
         /// The op that succeeded.
@@ -324,6 +336,16 @@ impl ChatReply {
         ChatReply::Success {
             op: op.to_owned(),
             success: true,
+        }
+    }
+
+    /// Success of a login.
+    pub fn auth_success(uid: u64, name: &str) -> Self {
+        ChatReply::AuthSuccess {
+            op: op::AUTH.to_owned(),
+            success: true,
+            uid,
+            name: name.to_owned(),
         }
     }
 
