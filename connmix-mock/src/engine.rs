@@ -146,6 +146,8 @@ impl MockEngine {
         }
         let api = server::bind(node.addrs.api_addr).await?;
         let chat = server::bind(node.addrs.chat_addr).await?;
+        // A restarted process starts healthy.
+        node.unresponsive.send_replace(false);
         server::start(&self.cluster, &node, api, chat);
         Ok(())
     }
