@@ -23,6 +23,9 @@ use crate::server::NodeState;
 /// queued for others instead of making the node buffer it.
 const OUT_BUFFER: usize = 256;
 
+/// How long closing a socket may take before it is simply dropped.
+pub(crate) const CLOSE_GRACE: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// Why an API connection ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum End {
@@ -55,7 +58,9 @@ pub(crate) async fn serve(state: NodeState, socket: WebSocket) {
 
     let (sink, mut stream) = socket.split();
     let (out, out_rx) = mpsc::channel(OUT_BUFFER);
-    runtime.tracker.spawn(write(sink, out_rx, token.clone()));
+    runtime
+        .tracker
+        .spawn(write(sink, out_rx, token.clone(), done.clone()));
     let mut conn = ApiConnection {
         state,
         out,
@@ -85,8 +90,13 @@ pub(crate) async fn serve(state: NodeState, socket: WebSocket) {
         };
         match message {
             Message::Text(text) => {
-                let reply = conn.handle(text.as_str());
-                if conn.out.send(Message::Text(reply.into())).await.is_err() {
+                let reply = Message::Text(conn.handle(text.as_str()).into());
+                // A consumer that does not read its replies must not hold up a kill.
+                let sent = tokio::select! {
+                    _ = token.cancelled() => break End::Dropped,
+                    sent = conn.out.send(reply) => sent,
+                };
+                if sent.is_err() {
                     break End::Gone;
                 }
             }
@@ -96,32 +106,46 @@ pub(crate) async fn serve(state: NodeState, socket: WebSocket) {
         }
     };
 
-    done.cancel();
     if end == End::TimedOut {
-        let _ = conn.out.send(Message::Close(None)).await;
+        // Queued before `done` so the writer still sends it, if the socket has room.
+        let _ = conn.out.try_send(Message::Close(None));
     }
+    done.cancel();
     drop_one(&cluster.counters.api_connections);
     tracing::debug!(%node, ?end, "API connection closed");
 }
 
-/// Writes replies and events until the connection ends; drops the socket on kill.
+/// Writes replies and events until the connection ends. A kill drops the socket without a
+/// close frame, as a crashed engine would; otherwise what is queued is written while the
+/// socket takes it, then the socket is closed.
 async fn write(
     mut sink: futures_util::stream::SplitSink<WebSocket, Message>,
     mut rx: mpsc::Receiver<Message>,
-    token: CancellationToken,
+    kill: CancellationToken,
+    done: CancellationToken,
 ) {
     loop {
         let message = tokio::select! {
-            _ = token.cancelled() => return,
+            biased;
             message = rx.recv() => message,
+            _ = done.cancelled() => None,
         };
         let Some(message) = message else { break };
         let closing = matches!(message, Message::Close(_));
-        if sink.send(message).await.is_err() || closing {
+        // Biased towards the write, so a frame is sent when the socket has room even after
+        // the connection is done; a consumer that stopped reading cannot keep this task.
+        let sent = tokio::select! {
+            biased;
+            sent = sink.send(message) => sent.is_ok(),
+            _ = done.cancelled() => false,
+        };
+        if !sent || closing {
             return;
         }
     }
-    let _ = sink.close().await;
+    if !kill.is_cancelled() {
+        let _ = tokio::time::timeout(CLOSE_GRACE, sink.close()).await;
+    }
 }
 
 impl ApiConnection {

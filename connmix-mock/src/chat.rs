@@ -12,6 +12,7 @@ use futures_util::{SinkExt, StreamExt};
 use serde_json::{Map, Value};
 use tokio::sync::mpsc;
 
+use crate::api::CLOSE_GRACE;
 use crate::client::{ClientState, BROWSER_BUFFER};
 use crate::counters::bump;
 use crate::error::QueueFull;
@@ -73,12 +74,17 @@ async fn write(
             Some(Payload::Binary(bytes)) => Message::Binary(bytes.into()),
             None => break,
         };
-        if sink.send(message).await.is_err() {
+        // A browser that stopped reading must not keep this task once it is closed.
+        let sent = tokio::select! {
+            sent = sink.send(message) => sent.is_ok(),
+            _ = client.closed.cancelled() => false,
+        };
+        if !sent {
             client.closed.cancel();
             return;
         }
     }
-    let _ = sink.close().await;
+    let _ = tokio::time::timeout(CLOSE_GRACE, sink.close()).await;
 }
 
 /// The script of one connection.

@@ -261,3 +261,43 @@ async fn a_message_handed_to_a_consumer_that_dies_is_not_delivered_again() -> an
     engine.shutdown().await;
     Ok(())
 }
+
+#[tokio::test]
+async fn a_consumer_that_stops_reading_leaves_the_rest_to_the_others() -> anyhow::Result<()> {
+    let engine = engine().await?;
+    let node = engine.node(0).unwrap();
+    let mut stalled = Consumer::connect(node.api_addr).await?;
+    let mut reading = Consumer::connect(node.api_addr).await?;
+    stalled.pop("chat").await?;
+    reading.pop("chat").await?;
+    engine.wait_for_consumers("chat", 2).await;
+
+    let producer = engine.producer(&node.id).unwrap();
+    let client = producer.register_client(None);
+    let total = 10_000;
+    let filler = "x".repeat(2_000);
+    let feeder = tokio::spawn(async move {
+        for i in 0..total {
+            producer
+                .push_wait("chat", client, json!({"n": i, "pad": filler}))
+                .await;
+        }
+    });
+    // Round-robin alone would give each half. The stalled one stops taking messages once its
+    // socket and its small outgoing buffer are full, so the reading one gets the rest (if it
+    // did not, this would time out waiting for more than half).
+    let mut got = 0;
+    while got <= total / 2 {
+        reading.next_message().await?;
+        got += 1;
+    }
+    let taken_by_stalled = engine.counters().delivered - got as u64;
+    assert!(
+        taken_by_stalled < (total / 2) as u64,
+        "stalled took {taken_by_stalled}"
+    );
+    feeder.abort();
+    // Must not hang on the stalled consumer's full socket.
+    engine.shutdown().await;
+    Ok(())
+}
