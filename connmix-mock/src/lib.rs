@@ -74,4 +74,4 @@ pub use counters::Counters;
 pub use engine::MockEngine;
 pub use error::{MockError, MockErrorKind, QueueFull};
 pub use node::NodeAddrs;
-pub use producer::Producer;
+pub use producer::{Producer, RateReport};
