@@ -79,7 +79,7 @@ impl Client {
         let url = CenterUrl::parse(&options.center, options.tls)?;
         let mut options = options;
         options.tls = url.tls();
-        let tls = tls_config()?;
+        let tls = tls_config(&options.root_certificates)?;
         let http = http_client(&tls, options.connect_timeout)?;
         let center = Center::new(http, url, options.credentials.clone());
         let connect_timeout = options.connect_timeout;
@@ -169,7 +169,7 @@ impl Client {
             })
         }))
         .await;
-        replies.into_iter().collect::<Result<Vec<()>, _>>()?;
+        settle(replies)?;
         debug!(topics = ?sub.topics, nodes = handles.len(), "consuming");
         Ok(EventStream::new(rx))
     }
@@ -185,8 +185,7 @@ impl Client {
             })
         }))
         .await;
-        replies.into_iter().collect::<Result<Vec<()>, _>>()?;
-        Ok(())
+        settle(replies)
     }
 
     /// Sends any call and returns the engine's raw result: to `node`, or to any connected
@@ -347,6 +346,19 @@ impl Client {
     }
 }
 
+/// Combines the answers of every node to a consumption change. A node whose connection
+/// dropped meanwhile is no failure: the change is recorded in its task and applied when it
+/// reconnects.
+fn settle(replies: Vec<Result<(), ClientError>>) -> Result<(), ClientError> {
+    for reply in replies {
+        match reply {
+            Err(e) if e.kind() != ClientErrorKind::Disconnected => return Err(e),
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
 fn op_name(call: &Call) -> &'static str {
     match call {
         Call::QueuePop { .. } => method::QUEUE_POP,
@@ -368,5 +380,52 @@ pub(crate) fn require_success(result: &CallResult) -> Result<(), ClientError> {
             "the engine reported no success: {:?}",
             result.status
         )))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use connmix_protocol::{EngineError, ErrorCode};
+
+    #[test]
+    fn consumption_changes_tolerate_nodes_that_dropped_but_not_engine_refusals() {
+        let dropped = Err(ClientError::disconnected("n2"));
+        assert!(settle(vec![Ok(()), dropped.clone()]).is_ok());
+        let refused = Err(ClientError::from(EngineError::new(
+            ErrorCode::AlreadyConsumed,
+            "dup",
+        )));
+        let err = settle(vec![dropped, refused, Ok(())]).unwrap_err();
+        assert_eq!(
+            err.kind(),
+            ClientErrorKind::Engine(ErrorCode::AlreadyConsumed)
+        );
+    }
+
+    #[test]
+    fn a_false_status_is_not_success() {
+        assert!(require_success(&CallResult::ok()).is_ok());
+        let mut refused = CallResult::ok();
+        refused.status = connmix_protocol::Status::Flag(false);
+        assert_eq!(
+            require_success(&refused).unwrap_err().kind(),
+            ClientErrorKind::Protocol
+        );
+    }
+
+    #[test]
+    fn publish_results_read_counts_and_default_to_zero() {
+        assert_eq!(
+            PublishResult::from_result(&CallResult::counts(4, 1)),
+            PublishResult {
+                delivered: 4,
+                failed: 1
+            }
+        );
+        assert_eq!(
+            PublishResult::from_result(&CallResult::ok()),
+            PublishResult::default()
+        );
     }
 }

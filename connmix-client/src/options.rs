@@ -15,6 +15,7 @@ pub(crate) struct Options {
     pub(crate) center: String,
     pub(crate) credentials: Option<Credentials>,
     pub(crate) tls: bool,
+    pub(crate) root_certificates: Vec<Vec<u8>>,
     pub(crate) dialect: Dialect,
     pub(crate) request_timeout: Duration,
     pub(crate) connect_timeout: Duration,
@@ -33,6 +34,7 @@ impl Options {
             center,
             credentials: None,
             tls: false,
+            root_certificates: Vec::new(),
             dialect: Dialect::Current,
             request_timeout: Duration::from_secs(10),
             connect_timeout: Duration::from_secs(10),
@@ -84,6 +86,13 @@ impl ClientBuilder {
     /// Reach the center over `https` and the nodes over `wss`.
     pub fn tls(mut self, tls: bool) -> Self {
         self.options.tls = tls;
+        self
+    }
+
+    /// Also trust this certificate authority (DER), besides the webpki roots: for clusters
+    /// with a private CA or a self-signed certificate.
+    pub fn root_certificate(mut self, der: impl Into<Vec<u8>>) -> Self {
+        self.options.root_certificates.push(der.into());
         self
     }
 

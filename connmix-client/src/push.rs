@@ -40,6 +40,7 @@ pub struct PushClientBuilder {
     node: String,
     api: String,
     tls: bool,
+    root_certificates: Vec<Vec<u8>>,
     timeout: Duration,
     credentials: Option<Credentials>,
 }
@@ -54,6 +55,12 @@ impl PushClientBuilder {
     /// Use `https` (default: off, unless the node address is an `https://` URL).
     pub fn tls(mut self, tls: bool) -> Self {
         self.tls = tls;
+        self
+    }
+
+    /// Also trust this certificate authority (DER), besides the webpki roots.
+    pub fn root_certificate(mut self, der: impl Into<Vec<u8>>) -> Self {
+        self.root_certificates.push(der.into());
         self
     }
 
@@ -76,7 +83,7 @@ impl PushClientBuilder {
         if node.is_empty() {
             return Err(ClientError::config("push: empty node address"));
         }
-        let tls_config = tls_config()?;
+        let tls_config = tls_config(&self.root_certificates)?;
         Ok(PushClient {
             http: http_client(&tls_config, self.timeout)?,
             base: node_http_base(node, tls),
@@ -93,6 +100,7 @@ impl PushClient {
             node: node_api.into(),
             api: "v1".to_owned(),
             tls: false,
+            root_certificates: Vec::new(),
             timeout: Duration::from_secs(10),
             credentials: None,
         }

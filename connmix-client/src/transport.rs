@@ -5,13 +5,21 @@ use std::time::Duration;
 
 use crate::error::{ClientError, ClientErrorKind};
 
-/// A rustls client configuration with the `ring` provider and the webpki root certificates.
+/// A rustls client configuration with the `ring` provider, the webpki root certificates and
+/// `extra_roots` (DER), for clusters behind a private certificate authority.
 ///
 /// Built explicitly rather than through a process-wide default provider, so that linking this
 /// crate never depends on what else the application installed.
-pub(crate) fn tls_config() -> Result<Arc<rustls::ClientConfig>, ClientError> {
+pub(crate) fn tls_config(
+    extra_roots: &[Vec<u8>],
+) -> Result<Arc<rustls::ClientConfig>, ClientError> {
     let mut roots = rustls::RootCertStore::empty();
     roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+    for der in extra_roots {
+        roots
+            .add(rustls::pki_types::CertificateDer::from(der.clone()))
+            .map_err(|e| ClientError::config(format!("root certificate: {e}")))?;
+    }
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let config = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
@@ -74,8 +82,14 @@ mod tests {
     }
 
     #[test]
+    fn a_root_certificate_that_is_not_der_is_a_config_error() {
+        let err = tls_config(&[b"not a certificate".to_vec()]).unwrap_err();
+        assert_eq!(err.kind(), ClientErrorKind::Config);
+    }
+
+    #[test]
     fn tls_and_http_clients_build_without_a_global_provider() {
-        let tls = tls_config().unwrap();
+        let tls = tls_config(&[]).unwrap();
         http_client(&tls, Duration::from_secs(1)).unwrap();
     }
 }

@@ -214,8 +214,8 @@ impl<'a> Session<'a> {
     }
 
     async fn write(&mut self, id: u64, call: Call) -> Result<(), DisconnectReason> {
+        trace!(id, op = call.method(), "request");
         let text = Request::new(id, call).encode(self.task.shared.options.dialect);
-        trace!(id, "request");
         self.ws.feed(Message::text(text)).await.map_err(transport)
     }
 
