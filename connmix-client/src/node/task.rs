@@ -213,3 +213,89 @@ impl NodeTask {
         self.subs.clear();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use connmix_protocol::{Call, NodeInfo};
+    use tokio::sync::mpsc;
+
+    use super::*;
+    use crate::node::NodeHandle;
+    use crate::options::ClientBuilder;
+    use crate::{Backoff, ClientErrorKind};
+
+    /// A node task pointed at a port where nothing listens, under paused time.
+    fn unreachable_node() -> (Arc<Shared>, NodeHandle, Backoff) {
+        let backoff = Backoff {
+            initial: Duration::from_millis(100),
+            max: Duration::from_secs(1),
+            multiplier: 2.0,
+            jitter: 0.0,
+        };
+        let options = ClientBuilder::new("unused:1".into())
+            .backoff(backoff)
+            .options()
+            .clone();
+        let tls = crate::transport::tls_config(&[]).unwrap();
+        let shared = Arc::new(Shared::new(options, tls));
+        let id = NodeId::from("n1");
+        shared.state.send_modify(|s| {
+            s.nodes.insert(id.clone(), NodeState::Connecting);
+        });
+        let info = NodeInfo {
+            id,
+            // Port 1 on loopback refuses at once.
+            api_server: "127.0.0.1:1".into(),
+        };
+        let handle = NodeHandle::spawn(&shared, info, "v1", Vec::new());
+        (shared, handle, backoff)
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn failed_connects_back_off_exponentially_up_to_the_cap() {
+        let (shared, handle, backoff) = unreachable_node();
+        let mut events = shared.events.subscribe();
+        for expected in 1..=6u32 {
+            match events.recv().await.unwrap() {
+                ConnectionEvent::Reconnecting { attempt, delay, .. } => {
+                    assert_eq!(attempt, expected);
+                    assert_eq!(delay, backoff.delay(expected, 0.0));
+                }
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+        assert_eq!(
+            shared.state.borrow().nodes.values().next(),
+            Some(&NodeState::Reconnecting { attempt: 6 })
+        );
+        handle.stop();
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_disconnected_node_fails_calls_at_once_and_accepts_consumption() {
+        let (shared, handle, _) = unreachable_node();
+        let long = Duration::from_secs(3600);
+        let err = handle
+            .request("mesh.publish", long, |reply| Command::Call {
+                call: Call::QueueUnpop,
+                reply,
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), ClientErrorKind::Disconnected);
+        let (sink, _rx) = mpsc::channel(1);
+        let sub = Subscription {
+            topics: vec!["chat".into()],
+            sink,
+        };
+        handle
+            .request("queue.pop", long, |reply| Command::Consume { sub, reply })
+            .await
+            .unwrap();
+        handle.stop();
+        shared.tracker.close();
+        shared.tracker.wait().await;
+    }
+}
