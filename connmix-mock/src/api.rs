@@ -140,6 +140,7 @@ impl ApiConnection {
             Ok(call) => call,
             Err(err) => return invalid(id, err).encode(dialect),
         };
+        tracing::trace!(node = %self.state.runtime.node.addrs.id, op = call.method(), ?id, "request");
         let outcome = self.execute(call);
         Reply { id, outcome }.encode(dialect)
     }

@@ -108,6 +108,14 @@ impl Browser {
             .map_err(|e| BrowserError::Socket(Box::new(e)))
     }
 
+    /// Sends a binary frame (the chat script does not queue these).
+    pub async fn send_binary(&mut self, bytes: &[u8]) -> Result<(), BrowserError> {
+        self.socket
+            .send(Message::binary(bytes.to_vec()))
+            .await
+            .map_err(|e| BrowserError::Socket(Box::new(e)))
+    }
+
     /// Sends a chat request as its JSON frame.
     pub async fn send_request(&mut self, request: &ChatRequest) -> Result<(), BrowserError> {
         self.send(&request.to_frame()).await

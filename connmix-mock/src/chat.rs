@@ -15,7 +15,7 @@ use tokio::sync::mpsc;
 use crate::client::{ClientState, BROWSER_BUFFER};
 use crate::counters::bump;
 use crate::error::QueueFull;
-use crate::queue::QueueItem;
+use crate::queue::{QueueItem, Topic};
 use crate::server::NodeState;
 
 /// Frames read from a browser while it waits for login; beyond this the socket is simply not
@@ -42,6 +42,7 @@ pub(crate) async fn serve(state: NodeState, socket: WebSocket, headers: Map<Stri
     state.runtime.tracker.spawn(write(sink, rx, client.clone()));
 
     let script = Script {
+        topic: state.runtime.queues.topic(&state.cluster.config.queue),
         state: state.clone(),
         client: client.clone(),
         headers,
@@ -83,6 +84,8 @@ async fn write(
 /// The script of one connection.
 struct Script {
     state: NodeState,
+    /// Looked up once: pushes then touch no lock shared with other connections.
+    topic: Topic,
     client: Arc<ClientState>,
     headers: Map<String, Value>,
 }
@@ -94,7 +97,7 @@ impl Script {
             client: self.client.id,
             data: event.to_value(),
         };
-        match self.state.runtime.queues.push(&cluster.config.queue, item) {
+        match self.topic.tx.try_send(item).map_err(|_| QueueFull) {
             Ok(()) => {
                 bump(&cluster.counters.queued);
                 Ok(())

@@ -104,3 +104,44 @@ impl ClientState {
         let _ = rx.wait_for(|n| *n > generation).await;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn client() -> ClientState {
+        ClientState::new(ClientId(1), None, CancellationToken::new())
+    }
+
+    #[tokio::test]
+    async fn auth_wait_ends_only_when_the_auth_key_is_set_afterwards() {
+        let client = std::sync::Arc::new(client());
+        client.set_context_value("uid".into(), json!(1), "uid");
+        let generation = client.auth_generation();
+        let waiter = tokio::spawn({
+            let client = client.clone();
+            async move { client.auth_set_after(generation).await }
+        });
+        client.set_context_value("room".into(), json!("a"), "uid");
+        tokio::task::yield_now().await;
+        assert!(!waiter.is_finished(), "another key does not release it");
+        let mut context = Map::new();
+        context.insert("uid".into(), json!("7"));
+        client.set_context(context, "uid");
+        waiter.await.unwrap();
+        assert_eq!(client.uid("uid"), Some(7), "digit strings count as ids");
+    }
+
+    #[test]
+    fn a_synthetic_client_counts_deliveries_until_closed_and_captures_on_request() {
+        let client = client();
+        assert!(client.deliver(Payload::Text("a".into())));
+        let mut rx = client.capture().unwrap();
+        assert!(client.deliver(Payload::Text("b".into())));
+        assert_eq!(rx.try_recv().unwrap(), Payload::Text("b".into()));
+        client.closed.cancel();
+        drop(rx);
+        assert!(!client.deliver(Payload::Text("c".into())));
+    }
+}

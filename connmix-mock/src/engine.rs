@@ -5,6 +5,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use connmix_protocol::NodeId;
+use tokio_util::sync::DropGuard;
 
 use crate::cluster::Cluster;
 use crate::config::MockConfig;
@@ -14,11 +15,13 @@ use crate::node::{NodeAddrs, NodeShared};
 use crate::producer::Producer;
 use crate::{center, server};
 
-/// A running mock engine: a center and its nodes. A cheap `Clone` handle.
+/// A running mock engine: a center and its nodes. A cheap `Clone` handle; dropping the last
+/// clone stops the engine (without waiting, unlike [`shutdown`](Self::shutdown)).
 #[derive(Debug, Clone)]
 pub struct MockEngine {
     cluster: Arc<Cluster>,
     center_addr: SocketAddr,
+    _stop_on_drop: Arc<DropGuard>,
 }
 
 impl MockEngine {
@@ -43,6 +46,7 @@ impl MockEngine {
         let engine = MockEngine {
             cluster: cluster.clone(),
             center_addr,
+            _stop_on_drop: Arc::new(cluster.stop.clone().drop_guard()),
         };
         for _ in 0..nodes {
             if let Err(err) = engine.add_node().await {
@@ -142,6 +146,8 @@ impl MockEngine {
         }
         let api = server::bind(node.addrs.api_addr).await?;
         let chat = server::bind(node.addrs.chat_addr).await?;
+        // A restarted process starts healthy.
+        node.unresponsive.send_replace(false);
         server::start(&self.cluster, &node, api, chat);
         Ok(())
     }

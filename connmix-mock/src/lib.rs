@@ -5,25 +5,39 @@
 //! push API), bounded memory queues that consumers compete for, mesh routing between nodes,
 //! and the chat tutorial's engine script on each node's browser-facing WebSocket.
 //!
-//! ```no_run
+//! ```
 //! use connmix_mock::{browser::Browser, MockConfig, MockEngine};
+//! use connmix_protocol::Payload;
+//! use serde_json::json;
 //!
-//! # async fn demo() -> anyhow::Result<()> {
+//! # tokio::runtime::Runtime::new()?.block_on(async {
 //! // Every listener on a free port, one node.
 //! let engine = MockEngine::start(MockConfig::ephemeral()).await?;
-//! let center = engine.center_host(); // give this to a consumer as `--host`
+//! println!("consumers use --host {}", engine.center_host());
 //! let node = engine.node(0).expect("one node");
+//! assert_eq!(engine.nodes().len(), 1);
 //!
-//! // A browser on the node: its frames land on the `chat` queue.
+//! // A browser on the node; the chat script queues its frames on `chat`.
 //! let mut browser = Browser::connect(node.chat_addr).await?;
 //! browser.send(r#"{"op":"ping"}"#).await?;
 //!
-//! // Tests wait on the engine instead of sleeping.
-//! engine.wait_for_consumers("chat", 1).await;
-//! println!("{center}: {:?}", engine.counters());
+//! // A benchmark skips browsers: a synthetic connection, pushes straight onto the queue, and
+//! // a capture of what the connection is sent.
+//! let producer = engine.producer(&node.id).expect("node 0 exists");
+//! let client = producer.register_client(Some(1));
+//! producer.push("chat", client, json!({"op": "sendbroadcast"}))?;
+//! let mut inbox = producer.receiver(client).expect("registered");
+//!
+//! // A consumer answers through the node's HTTP push API (or `mesh.send` on `/ws/v1`).
+//! let url = format!("http://{}/v1/mesh/send", node.api_addr);
+//! let body = json!({"c": client.to_string(), "d": "pong"}).to_string();
+//! reqwest::Client::new().post(url).body(body).send().await?;
+//! assert_eq!(inbox.recv().await, Some(Payload::Text("pong".into())));
+//! assert_eq!(engine.counters().sent, 1);
 //! engine.shutdown().await;
-//! # Ok(())
-//! # }
+//! # Ok::<(), anyhow::Error>(())
+//! # })?;
+//! # Ok::<(), anyhow::Error>(())
 //! ```
 //!
 //! # Layout

@@ -141,12 +141,14 @@ impl Runtime {
             return false;
         };
         client.closed.cancel();
-        let channels: Vec<String> = client
-            .subscriptions
-            .lock()
-            .map(|s| s.iter().cloned().collect())
-            .unwrap_or_default();
+        // Read the subscriptions under the index lock: `subscribe` checks `closed` under the
+        // same lock, so a subscription racing with this removal cannot be left behind.
         if let Ok(mut index) = self.channels.write() {
+            let channels: Vec<String> = client
+                .subscriptions
+                .lock()
+                .map(|s| s.iter().cloned().collect())
+                .unwrap_or_default();
             for channel in channels {
                 if let Some(members) = index.get_mut(&channel) {
                     members.remove(&id);
@@ -201,6 +203,9 @@ impl Runtime {
         let Ok(mut mine) = client.subscriptions.lock() else {
             return;
         };
+        if client.closed.is_cancelled() {
+            return;
+        }
         for channel in channels {
             index
                 .entry(channel.clone())

@@ -65,3 +65,39 @@ impl Queues {
         tx.send(item).await.is_ok()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn item(n: u64) -> QueueItem {
+        QueueItem {
+            client: ClientId(1),
+            data: Value::from(n),
+        }
+    }
+
+    #[test]
+    fn a_topic_refuses_pushes_beyond_its_size_and_topics_are_separate() {
+        let queues = Queues::new(2);
+        assert!(queues.push("a", item(1)).is_ok());
+        assert!(queues.push("a", item(2)).is_ok());
+        assert_eq!(queues.push("a", item(3)), Err(QueueFull));
+        assert!(queues.push("b", item(1)).is_ok());
+    }
+
+    #[tokio::test]
+    async fn push_wait_resumes_when_a_consumer_makes_room() {
+        let queues = std::sync::Arc::new(Queues::new(1));
+        assert!(queues.push("a", item(1)).is_ok());
+        let waiting = tokio::spawn({
+            let queues = queues.clone();
+            async move { queues.push_wait("a", item(2)).await }
+        });
+        let first = queues.topic("a").rx.recv().await.unwrap();
+        assert_eq!(first.data, Value::from(1));
+        assert!(waiting.await.unwrap());
+        let second = queues.topic("a").rx.recv().await.unwrap();
+        assert_eq!(second.data, Value::from(2), "order kept");
+    }
+}

@@ -125,6 +125,16 @@ async fn unknown_method_is_error_101_saying_so() -> anyhow::Result<()> {
 }
 
 #[tokio::test]
+async fn websocket_ping_frame_gets_a_pong_frame() -> anyhow::Result<()> {
+    let (engine, mut consumer) = engine_with(MockConfig::ephemeral()).await?;
+    consumer.send_ping_frame().await?;
+    let frame = consumer.recv_any().await?;
+    assert!(frame.is_pong(), "{frame:?}");
+    engine.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test]
 async fn text_ping_gets_pong_and_server_ping_gets_server_pong() -> anyhow::Result<()> {
     let (engine, mut consumer) = engine_with(MockConfig::ephemeral()).await?;
     consumer.send_text("ping").await?;

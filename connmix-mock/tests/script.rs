@@ -32,6 +32,7 @@ async fn browser_lifecycle_is_queued_as_handshake_messages_and_close() -> anyhow
     assert_eq!(hello.node.as_ref(), Some(&node.id));
 
     browser.send("not json").await?; // dropped, as the script does
+    browser.send_binary(b"{}").await?; // binary frames are not queued either
     browser.send(r#"{"op":"ping"}"#).await?;
     let msg = consumer.next_message().await?;
     assert_eq!(msg.client, hello.client);
@@ -236,6 +237,27 @@ async fn unpop_stops_delivery_to_that_connection() -> anyhow::Result<()> {
     }
     // The unpopped connection still answers calls, and got no event in between.
     leaving.ok(Call::ServerPing).await?;
+    engine.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_message_handed_to_a_consumer_that_dies_is_not_delivered_again() -> anyhow::Result<()> {
+    let engine = engine().await?;
+    let node = engine.node(0).unwrap();
+    let producer = engine.producer(&node.id).unwrap();
+    let client = producer.register_client(None);
+    let mut dying = Consumer::connect(node.api_addr).await?;
+    dying.pop("chat").await?;
+    producer.push("chat", client, json!("first"))?;
+    assert_eq!(dying.next_message().await?.data, json!("first"));
+    drop(dying);
+
+    let mut next = Consumer::connect(node.api_addr).await?;
+    next.pop("chat").await?;
+    producer.push("chat", client, json!("second"))?;
+    assert_eq!(next.next_message().await?.data, json!("second"));
+    assert_eq!(engine.counters().delivered, 2);
     engine.shutdown().await;
     Ok(())
 }

@@ -133,6 +133,14 @@ impl Consumer {
         }
     }
 
+    /// The next control or data frame, whatever it is.
+    pub async fn recv_any(&mut self) -> anyhow::Result<Message> {
+        let frame = tokio::time::timeout(WAIT, self.socket.next())
+            .await
+            .context("nothing received in time")?;
+        Ok(frame.context("closed")??)
+    }
+
     /// Reads nothing for `limit`; true if a pong frame or any frame arrived.
     pub async fn any_frame_within(&mut self, limit: Duration) -> bool {
         matches!(
