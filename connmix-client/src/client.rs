@@ -213,6 +213,7 @@ impl Client {
             .await
     }
 
+    #[tracing::instrument(level = "debug", skip_all, fields(node = %conn.node, client_id = %conn.client, op = func.name()))]
     async fn conn_call(&self, conn: &ConnRef, func: ConnFunc) -> Result<(), ClientError> {
         let call = Call::ConnCall {
             client: conn.client,
