@@ -1,0 +1,163 @@
+//! Request/reply matching against a scripted fake engine whose every frame the test controls:
+//! replies out of order, replies to nobody, garbage, and a connection cut with requests
+//! pending.
+
+mod common;
+
+use std::time::Duration;
+
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::routing::get;
+use axum::{Json, Router};
+use common::*;
+use connmix_client::protocol::{CallResult, Reply, Request};
+use connmix_client::{ClientErrorKind, ConnectionEvent, Dialect};
+use futures_util::future::join_all;
+use serde_json::json;
+use tokio::sync::mpsc;
+
+/// One accepted consumer connection, driven by the test.
+struct Peer {
+    socket: WebSocket,
+}
+
+impl Peer {
+    async fn request(&mut self) -> Request {
+        loop {
+            match within("a request", self.socket.recv()).await {
+                Some(Ok(Message::Text(text))) => return Request::decode(text.as_str()).unwrap(),
+                Some(Ok(_)) => continue,
+                other => panic!("connection ended: {other:?}"),
+            }
+        }
+    }
+
+    async fn send(&mut self, text: String) {
+        self.socket.send(Message::Text(text.into())).await.unwrap();
+    }
+}
+
+/// A center listing one node, which is the same server; accepted sockets go to the test.
+async fn fake_engine() -> (String, mpsc::Receiver<Peer>) {
+    init_tracing();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let (tx, rx) = mpsc::channel(4);
+    let app = Router::new()
+        .route(
+            "/version",
+            get(|| async { Json(json!({ "apis": ["v1"] })) }),
+        )
+        .route(
+            "/v1/nodes",
+            get({
+                let addr = addr.clone();
+                move || async move { Json(json!({ "nodes": [{ "id": "n1", "host": addr }] })) }
+            }),
+        )
+        .route(
+            "/ws/v1",
+            get(move |upgrade: WebSocketUpgrade| {
+                let tx = tx.clone();
+                async move {
+                    upgrade.on_upgrade(move |socket| async move {
+                        let _ = tx.send(Peer { socket }).await;
+                    })
+                }
+            }),
+        );
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (addr, rx)
+}
+
+#[tokio::test]
+async fn replies_in_reverse_order_reach_the_right_callers() {
+    let (center, mut peers) = fake_engine().await;
+    let client = fast(center).connect().await.unwrap();
+    let mut peer = within("the connection", peers.recv()).await.unwrap();
+    let calls = (0..20u64).map(|k| {
+        let client = client.clone();
+        async move { (k, client.publish(&format!("room_{k}"), "x").await) }
+    });
+    let engine_side = async {
+        let mut requests = Vec::new();
+        for _ in 0..20 {
+            requests.push(peer.request().await);
+        }
+        // Garbage and a reply to no request must not disturb anything.
+        peer.send("not json".into()).await;
+        peer.send(Reply::ok(Some(9_999), CallResult::ok()).encode(Dialect::Current))
+            .await;
+        for request in requests.into_iter().rev() {
+            let connmix_client::Call::MeshPublish { channel, .. } = request.call else {
+                panic!("unexpected call")
+            };
+            let k: u64 = channel.trim_start_matches("room_").parse().unwrap();
+            let reply = Reply::ok(request.id, CallResult::counts(k, 0));
+            peer.send(reply.encode(Dialect::Current)).await;
+        }
+        peer
+    };
+    let (results, _peer) = tokio::join!(join_all(calls), engine_side);
+    for (k, result) in results {
+        assert_eq!(result.unwrap().delivered, k);
+    }
+    client.shutdown(Duration::from_millis(100)).await;
+}
+
+#[tokio::test]
+async fn pending_requests_fail_at_once_when_the_connection_drops() {
+    let (center, mut peers) = fake_engine().await;
+    // A long request timeout: only the disconnect can end the calls quickly.
+    let client = fast(center)
+        .request_timeout(Duration::from_secs(3600))
+        .connect()
+        .await
+        .unwrap();
+    let mut events = client.events();
+    let mut peer = within("the connection", peers.recv()).await.unwrap();
+    let calls = join_all((0..5).map(|_| client.publish("room", "x")));
+    let engine_side = async {
+        for _ in 0..5 {
+            peer.request().await;
+        }
+        drop(peer);
+    };
+    let (results, ()) = within("calls to fail", async { tokio::join!(calls, engine_side) }).await;
+    for result in results {
+        assert_eq!(result.unwrap_err().kind(), ClientErrorKind::Disconnected);
+    }
+    wait_event(&mut events, |e| {
+        matches!(e, ConnectionEvent::Disconnected { .. })
+    })
+    .await;
+    // The client comes back on its own.
+    let _again = within("reconnection", peers.recv()).await.unwrap();
+    client.shutdown(Duration::from_millis(100)).await;
+}
+
+#[tokio::test]
+async fn topics_are_consumed_again_on_every_new_connection() {
+    let (center, mut peers) = fake_engine().await;
+    let client = fast(center).connect().await.unwrap();
+    let mut peer = within("the connection", peers.recv()).await.unwrap();
+    let consume = client.consume(&["chat", "other"]);
+    let engine_side = async {
+        let request = peer.request().await;
+        assert!(
+            matches!(&request.call, connmix_client::Call::QueuePop { topics } if topics == &["chat", "other"])
+        );
+        peer.send(Reply::ok(request.id, CallResult::ok()).encode(Dialect::Current))
+            .await;
+        peer
+    };
+    let (stream, peer) = tokio::join!(consume, engine_side);
+    let _stream = stream.unwrap();
+    drop(peer);
+    let mut peer = within("the reconnection", peers.recv()).await.unwrap();
+    let request = peer.request().await;
+    assert!(
+        matches!(&request.call, connmix_client::Call::QueuePop { topics } if topics == &["chat", "other"])
+    );
+    client.shutdown(Duration::from_millis(100)).await;
+}
