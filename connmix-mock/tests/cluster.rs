@@ -12,7 +12,9 @@ use connmix_protocol::{Call, ConnFunc, NodeList, Payload};
 use serde_json::json;
 
 async fn listed(engine: &MockEngine) -> anyhow::Result<Vec<String>> {
-    let list: NodeList = reqwest::get(format!("http://{}/v1/nodes", engine.center_host()))
+    let list: NodeList = common::http()
+        .get(format!("http://{}/v1/nodes", engine.center_host()))
+        .send()
         .await?
         .json()
         .await?;

@@ -119,7 +119,7 @@ async fn http_push_sends_and_publishes_like_the_websocket_calls() -> anyhow::Res
         })
         .await?;
     let api_0 = engine.node(0).unwrap().api_addr;
-    let http = reqwest::Client::new();
+    let http = common::http();
 
     let sent: Value = http
         .post(format!("http://{api_0}/v1/mesh/send"))
@@ -157,12 +157,16 @@ async fn http_push_sends_and_publishes_like_the_websocket_calls() -> anyhow::Res
 async fn center_lists_versions_and_nodes() -> anyhow::Result<()> {
     let engine = two_nodes().await?;
     let center = engine.center_host();
-    let version: VersionInfo = reqwest::get(format!("http://{center}/version"))
+    let version: VersionInfo = common::http()
+        .get(format!("http://{center}/version"))
+        .send()
         .await?
         .json()
         .await?;
     assert_eq!(version.apis, vec!["v1".to_owned()]);
-    let list: NodeList = reqwest::get(format!("http://{center}/v1/nodes"))
+    let list: NodeList = common::http()
+        .get(format!("http://{center}/v1/nodes"))
+        .send()
         .await?
         .json()
         .await?;
@@ -191,7 +195,7 @@ async fn http_push_and_center_refuse_requests_without_the_credentials() -> anyho
         (format!("http://{center}/version"), false),
         (format!("http://{api}/v1/mesh/publish"), true),
     ];
-    let http = reqwest::Client::new();
+    let http = common::http();
     for (url, post) in &urls {
         let request = |user: Option<(&str, &str)>| {
             let builder = if *post {

@@ -82,6 +82,9 @@ impl Chromedriver {
             "goog:chromeOptions".to_owned(),
             serde_json::json!({ "binary": CHROMIUM, "args": args }),
         );
+        // The workspace links more than one rustls crypto backend, so rustls cannot pick one
+        // by itself; the WebDriver link is plain HTTP on loopback anyway.
+        let _ = rustls::crypto::ring::default_provider().install_default();
         ClientBuilder::rustls()
             .context("WebDriver client")?
             .capabilities(caps)
