@@ -6,6 +6,7 @@ use std::sync::Arc;
 use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::State;
 use axum::http::HeaderMap;
+use axum::response::Html;
 use axum::response::Response;
 use axum::routing::{get, post};
 use axum::Router;
@@ -101,11 +102,31 @@ fn api_router(state: NodeState) -> Router {
         .with_state(state)
 }
 
+/// The browser chat page, one self-contained file.
+const CHAT_PAGE: &str = include_str!("../assets/chat.html");
+
 fn chat_router(state: NodeState) -> Router {
     let path = state.cluster.config.chat_path.clone();
-    Router::new()
-        .route(&path, get(chat_upgrade))
+    let router = Router::new().route(&path, get(chat_upgrade));
+    if path == "/" {
+        return router.with_state(state);
+    }
+    // The page opens its WebSocket at the configured path, which it reads from a meta tag.
+    let page = Html(CHAT_PAGE.replace(
+        r#"<meta name="chat-path" content="/chat">"#,
+        &format!(r#"<meta name="chat-path" content="{}">"#, html_attr(&path)),
+    ));
+    router
+        .route("/", get(move || std::future::ready(page.clone())))
         .with_state(state)
+}
+
+/// Escapes text for a double-quoted HTML attribute.
+fn html_attr(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('"', "&quot;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
 }
 
 async fn api_upgrade(State(state): State<NodeState>, ws: WebSocketUpgrade) -> Response {
