@@ -31,7 +31,6 @@
 //! // A consumer answers through the node's HTTP push API (or `mesh.send` on `/ws/v1`).
 //! let url = format!("http://{}/v1/mesh/send", node.api_addr);
 //! let body = json!({"c": client.to_string(), "d": "pong"}).to_string();
-//! # let _ = rustls::crypto::ring::default_provider().install_default();
 //! reqwest::Client::new().post(url).body(body).send().await?;
 //! assert_eq!(inbox.recv().await, Some(Payload::Text("pong".into())));
 //! assert_eq!(engine.counters().sent, 1);

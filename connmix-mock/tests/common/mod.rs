@@ -16,11 +16,7 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 /// An HTTP client for the center and push API.
-///
-/// In a workspace build reqwest carries connmix-client's `rustls-no-provider` feature, under which
-/// a client cannot be built before some rustls crypto provider is installed.
 pub fn http() -> reqwest::Client {
-    let _ = rustls::crypto::ring::default_provider().install_default();
     reqwest::Client::new()
 }
 
