@@ -1,0 +1,33 @@
+//! The CONNMIX chat tutorial's backend: consumes the engine's `chat` queue and answers browsers.
+//!
+//! ```
+//! # async fn demo() -> Result<(), chat_consumer::Error> {
+//! let db = chat_consumer::db::connect("sqlite::memory:").await?;
+//! chat_consumer::db::migrate(&db).await?;
+//! let hasher = chat_consumer::service::password::Hasher::new(2);
+//! let hash = hasher.hash("123456").await?;
+//! chat_consumer::service::users::create(&db, "user1", "user1@example.com", hash).await?;
+//! # Ok(()) }
+//! ```
+//!
+//! # Layout
+//! - [`engine`]: the trait for what handlers need from the engine, and [`engine::Conn`].
+//! - [`handlers`]: one file per chat op; [`dispatch`] routes a queue event to them.
+//! - [`workers`]: runs events concurrently across connections, in order within one.
+//! - [`service`]: users, passwords and logins over the database; [`entity`], [`migration`], [`db`].
+//! - [`channel`], [`rate`], [`limits`]: who may use which channel, and how often.
+
+#![deny(missing_docs)]
+#![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used))]
+
+pub mod channel;
+pub mod db;
+pub mod engine;
+pub mod entity;
+pub mod error;
+pub mod limits;
+pub mod migration;
+pub mod rate;
+pub mod service;
+
+pub use error::{Error, ErrorKind, Result};

@@ -1,0 +1,3 @@
+//! `chat-consumer`: the CONNMIX chat backend (command line to come).
+
+fn main() {}
