@@ -15,11 +15,16 @@ pub const DEFAULT_URL: &str = "sqlite://chat.db?mode=rwc";
 ///
 /// Statement logging is off: the statements carry password hashes as parameters.
 pub async fn connect(url: &str) -> Result<DatabaseConnection> {
+    connect_with_timeout(url, Duration::from_secs(5)).await
+}
+
+/// [`connect`], giving up on an unreachable server after `timeout`.
+pub async fn connect_with_timeout(url: &str, timeout: Duration) -> Result<DatabaseConnection> {
     let normalised = normalise(url)?;
     let mut options = ConnectOptions::new(normalised);
     options
-        .connect_timeout(Duration::from_secs(5))
-        .acquire_timeout(Duration::from_secs(5))
+        .connect_timeout(timeout)
+        .acquire_timeout(timeout)
         .sqlx_logging(false);
     Database::connect(options).await.map_err(|err| {
         Error::new(
@@ -108,7 +113,8 @@ mod tests {
     #[tokio::test]
     async fn an_unreachable_server_is_a_database_error() {
         // Port 1 on loopback: nothing listens there, so the connection is refused at once.
-        let err = connect("postgres://nobody@127.0.0.1:1/none")
+        let url = "postgres://nobody@127.0.0.1:1/none";
+        let err = connect_with_timeout(url, Duration::from_millis(200))
             .await
             .unwrap_err();
         assert_eq!(err.kind(), ErrorKind::Database);

@@ -21,13 +21,22 @@
 #![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used))]
 
 pub mod channel;
+pub mod chat;
 pub mod db;
+mod dispatch;
 pub mod engine;
 pub mod entity;
 pub mod error;
+pub mod handlers;
 pub mod limits;
 pub mod migration;
+pub mod names;
 pub mod rate;
 pub mod service;
+#[cfg(test)]
+mod testing;
+
+pub use chat::Chat;
+pub use engine::{ChatEngine, Conn};
 
 pub use error::{Error, ErrorKind, Result};
