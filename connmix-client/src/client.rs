@@ -1,0 +1,372 @@
+//! The [`Client`] handle and every call it offers.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use connmix_protocol::request::method;
+use connmix_protocol::{Call, CallResult, ClientId, ConnFunc, NodeId, Payload};
+use futures_util::future::join_all;
+use serde_json::{Map, Value};
+use tokio::sync::{broadcast, mpsc, oneshot, watch};
+use tokio::time::Instant;
+use tokio_util::sync::DropGuard;
+use tracing::{debug, info, warn};
+
+use crate::center::Center;
+use crate::endpoint::CenterUrl;
+use crate::error::{ClientError, ClientErrorKind};
+use crate::node::{Command, NodeHandle, Subscription};
+use crate::options::{ClientBuilder, Options};
+use crate::queue::{ConnRef, EventStream};
+use crate::shared::Shared;
+use crate::state::{ClientState, ConnectionEvent, NodeState};
+use crate::supervisor::{Supervisor, SupervisorCommand};
+use crate::transport::{http_client, tls_config};
+
+/// A connection to a CONNMIX cluster: every engine node, kept connected.
+///
+/// Cheap to clone; every clone drives the same connections. Dropping the last clone stops the
+/// background tasks (prefer [`shutdown`](Self::shutdown), which also stops consuming cleanly).
+#[derive(Clone)]
+pub struct Client {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    shared: Arc<Shared>,
+    supervisor: mpsc::Sender<SupervisorCommand>,
+    /// Spreads mesh calls over the connected nodes.
+    next: AtomicUsize,
+    _stop_tasks: DropGuard,
+}
+
+/// What `mesh.publish` reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct PublishResult {
+    /// Connections the data was delivered to.
+    pub delivered: u64,
+    /// Subscribed connections it could not be delivered to.
+    pub failed: u64,
+}
+
+impl PublishResult {
+    pub(crate) fn from_result(result: &CallResult) -> Self {
+        Self {
+            delivered: result.delivered().unwrap_or(0),
+            failed: result.failed.unwrap_or(0),
+        }
+    }
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client")
+            .field("center", &self.inner.shared.options.center)
+            .field("nodes", &self.nodes())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Client {
+    /// Starts building a client for the center at `center` (`host:port` or an `http(s)://`
+    /// URL).
+    pub fn builder(center: impl Into<String>) -> ClientBuilder {
+        ClientBuilder::new(center.into())
+    }
+
+    pub(crate) async fn start(options: Options) -> Result<Self, ClientError> {
+        let url = CenterUrl::parse(&options.center, options.tls)?;
+        let mut options = options;
+        options.tls = url.tls();
+        let tls = tls_config()?;
+        let http = http_client(&tls, options.connect_timeout)?;
+        let center = Center::new(http, url, options.credentials.clone());
+        let connect_timeout = options.connect_timeout;
+        let shared = Arc::new(Shared::new(options, tls));
+        let (tx, rx) = mpsc::channel(16);
+        shared
+            .tracker
+            .spawn(Supervisor::new(Arc::clone(&shared), center, rx).run());
+        let client = Self {
+            inner: Arc::new(Inner {
+                _stop_tasks: shared.cancel.clone().drop_guard(),
+                shared,
+                supervisor: tx,
+                next: AtomicUsize::new(0),
+            }),
+        };
+        match client.resync().await {
+            Ok(()) => {}
+            Err(e) if matches!(e.kind(), ClientErrorKind::Auth | ClientErrorKind::Config) => {
+                return Err(e)
+            }
+            Err(e) => warn!(error = %e, "center not reachable yet; retrying in the background"),
+        }
+        // Give every node its first connect attempt, so calls right after `connect` work.
+        let mut state = client.state();
+        let first_attempts =
+            state.wait_for(|s| s.nodes.values().all(|n| *n != NodeState::Connecting));
+        let _ = tokio::time::timeout(connect_timeout, first_attempts).await;
+        info!(nodes = client.nodes().len(), "client started");
+        Ok(client)
+    }
+
+    fn shared(&self) -> &Shared {
+        &self.inner.shared
+    }
+
+    fn check_open(&self) -> Result<(), ClientError> {
+        if self.shared().is_closed() {
+            return Err(ClientError::closed());
+        }
+        Ok(())
+    }
+
+    async fn ask_supervisor<T>(
+        &self,
+        make: impl FnOnce(oneshot::Sender<T>) -> SupervisorCommand,
+    ) -> Result<T, ClientError> {
+        let (reply, rx) = oneshot::channel();
+        self.inner
+            .supervisor
+            .send(make(reply))
+            .await
+            .map_err(|_| ClientError::closed())?;
+        rx.await.map_err(|_| ClientError::closed())
+    }
+
+    /// Consumes queue topics on every node: now, after every reconnect, and on nodes added
+    /// later. Messages of all nodes come out of one stream.
+    ///
+    /// Nodes that are down accept the topics for their next connection. Fails with the
+    /// engine's error when a connected node refuses (for example
+    /// [`AlreadyConsumed`](connmix_protocol::ErrorCode::AlreadyConsumed)); the topics stay
+    /// registered until [`unpop`](Self::unpop).
+    pub async fn consume<S: AsRef<str>>(&self, topics: &[S]) -> Result<EventStream, ClientError> {
+        self.check_open()?;
+        let topics: Vec<String> = topics.iter().map(|t| t.as_ref().to_owned()).collect();
+        if topics.is_empty() || topics.iter().any(String::is_empty) {
+            return Err(ClientError::new(
+                ClientErrorKind::InvalidInput,
+                "consume needs at least one non-empty topic",
+            ));
+        }
+        let (sink, rx) = mpsc::channel(self.shared().options.event_buffer);
+        let sub = Subscription { topics, sink };
+        let handles = self
+            .ask_supervisor(|reply| SupervisorCommand::Consume {
+                sub: sub.clone(),
+                reply,
+            })
+            .await?;
+        let timeout = self.shared().options.request_timeout;
+        let replies = join_all(handles.iter().map(|h| {
+            let sub = sub.clone();
+            h.request(method::QUEUE_POP, timeout, move |reply| Command::Consume {
+                sub,
+                reply,
+            })
+        }))
+        .await;
+        replies.into_iter().collect::<Result<Vec<()>, _>>()?;
+        debug!(topics = ?sub.topics, nodes = handles.len(), "consuming");
+        Ok(EventStream::new(rx))
+    }
+
+    /// Stops consuming every topic on every node; the event streams end.
+    pub async fn unpop(&self) -> Result<(), ClientError> {
+        self.check_open()?;
+        let handles = self.ask_supervisor(SupervisorCommand::Unpop).await?;
+        let timeout = self.shared().options.request_timeout;
+        let replies = join_all(handles.iter().map(|h| {
+            h.request(method::QUEUE_UNPOP, timeout, |reply| Command::Unpop {
+                reply,
+            })
+        }))
+        .await;
+        replies.into_iter().collect::<Result<Vec<()>, _>>()?;
+        Ok(())
+    }
+
+    /// Sends any call and returns the engine's raw result: to `node`, or to any connected
+    /// node when `None` (right for `mesh.*` calls; `conn.call` must go to the node holding
+    /// the connection).
+    pub async fn call(&self, node: Option<&NodeId>, call: Call) -> Result<CallResult, ClientError> {
+        self.check_open()?;
+        // One atomic increment, no allocation; the snapshot stays valid across the await.
+        let nodes = self.shared().nodes.load_full();
+        let handle: &NodeHandle = match node {
+            Some(id) => nodes
+                .get(id)
+                .ok_or_else(|| ClientError::no_node(format!("node {id} is not in the cluster")))?,
+            None => {
+                let start = self.inner.next.fetch_add(1, Ordering::Relaxed);
+                nodes
+                    .any_connected(start)
+                    .ok_or_else(|| ClientError::no_node("no node is connected"))?
+            }
+        };
+        let op = op_name(&call);
+        let timeout = self.shared().options.request_timeout;
+        handle
+            .request(op, timeout, |reply| Command::Call { call, reply })
+            .await
+    }
+
+    async fn conn_call(&self, conn: &ConnRef, func: ConnFunc) -> Result<(), ClientError> {
+        let call = Call::ConnCall {
+            client: conn.client,
+            func,
+        };
+        let result = self.call(Some(&conn.node), call).await?;
+        require_success(&result)
+    }
+
+    /// Sets one key of a connection's context (releasing a script's `wait_context_value`).
+    pub async fn set_context_value(
+        &self,
+        conn: &ConnRef,
+        key: impl Into<String>,
+        value: impl Into<Value>,
+    ) -> Result<(), ClientError> {
+        let func = ConnFunc::SetContextValue {
+            key: key.into(),
+            value: value.into(),
+        };
+        self.conn_call(conn, func).await
+    }
+
+    /// Replaces a connection's whole context.
+    pub async fn set_context(
+        &self,
+        conn: &ConnRef,
+        context: Map<String, Value>,
+    ) -> Result<(), ClientError> {
+        self.conn_call(conn, ConnFunc::SetContext { context }).await
+    }
+
+    /// Subscribes a connection to channels.
+    pub async fn subscribe<S: AsRef<str>>(
+        &self,
+        conn: &ConnRef,
+        channels: &[S],
+    ) -> Result<(), ClientError> {
+        let channels = channels.iter().map(|c| c.as_ref().to_owned()).collect();
+        self.conn_call(conn, ConnFunc::Subscribe { channels }).await
+    }
+
+    /// Unsubscribes a connection from channels.
+    pub async fn unsubscribe<S: AsRef<str>>(
+        &self,
+        conn: &ConnRef,
+        channels: &[S],
+    ) -> Result<(), ClientError> {
+        let channels = channels.iter().map(|c| c.as_ref().to_owned()).collect();
+        self.conn_call(conn, ConnFunc::Unsubscribe { channels })
+            .await
+    }
+
+    /// Sends a frame to one connection, wherever it is (`mesh.send` via any node).
+    pub async fn send(
+        &self,
+        client: ClientId,
+        data: impl Into<Payload>,
+    ) -> Result<(), ClientError> {
+        let call = Call::MeshSend {
+            client,
+            data: data.into(),
+        };
+        require_success(&self.call(None, call).await?)
+    }
+
+    /// Sends a frame to every connection subscribed to `channel` (`mesh.publish`).
+    pub async fn publish(
+        &self,
+        channel: &str,
+        data: impl Into<Payload>,
+    ) -> Result<PublishResult, ClientError> {
+        let call = Call::MeshPublish {
+            channel: channel.to_owned(),
+            data: data.into(),
+        };
+        let result = self.call(None, call).await?;
+        Ok(PublishResult::from_result(&result))
+    }
+
+    /// The nodes the client knows, connected or not.
+    pub fn nodes(&self) -> Vec<NodeId> {
+        self.shared()
+            .nodes
+            .load()
+            .list
+            .iter()
+            .map(|h| h.id.clone())
+            .collect()
+    }
+
+    /// Connection events from now on. A receiver that falls more than 256 events behind
+    /// loses the oldest (`RecvError::Lagged`).
+    pub fn events(&self) -> broadcast::Receiver<ConnectionEvent> {
+        self.shared().events.subscribe()
+    }
+
+    /// The connection state of every node, updated as it changes.
+    pub fn state(&self) -> watch::Receiver<ClientState> {
+        self.shared().state.subscribe()
+    }
+
+    /// Reads the center now: connects to new nodes, stops removed ones.
+    pub async fn resync(&self) -> Result<(), ClientError> {
+        self.check_open()?;
+        self.ask_supervisor(SupervisorCommand::Resync).await?
+    }
+
+    /// Stops consuming on every node, lets requests in flight finish within `deadline`,
+    /// closes every connection and ends the background tasks. Later calls fail with
+    /// [`ClientErrorKind::Closed`].
+    pub async fn shutdown(&self, deadline: Duration) {
+        if self.shared().is_closed() {
+            return;
+        }
+        let deadline = Instant::now() + deadline;
+        self.shared().mark_closed();
+        let handles = match self.ask_supervisor(SupervisorCommand::Shutdown).await {
+            Ok(handles) => handles,
+            Err(_) => self.shared().nodes.load().list.clone(),
+        };
+        let nodes_done = join_all(handles.iter().map(|h| h.shutdown(deadline)));
+        if tokio::time::timeout_at(deadline, nodes_done).await.is_err() {
+            warn!("shutdown deadline passed before every node closed");
+        }
+        let shared = self.shared();
+        shared.cancel.cancel();
+        shared.tracker.close();
+        let _ = tokio::time::timeout_at(deadline, shared.tracker.wait()).await;
+        info!("client shut down");
+    }
+}
+
+fn op_name(call: &Call) -> &'static str {
+    match call {
+        Call::QueuePop { .. } => method::QUEUE_POP,
+        Call::QueueUnpop => method::QUEUE_UNPOP,
+        Call::ConnCall { .. } => method::CONN_CALL,
+        Call::MeshSend { .. } => method::MESH_SEND,
+        Call::MeshPublish { .. } => method::MESH_PUBLISH,
+        Call::ServerPing => method::SERVER_PING,
+        Call::Other { .. } => "call",
+    }
+}
+
+/// A result of `{"s": false}` without an engine error is still a failure.
+pub(crate) fn require_success(result: &CallResult) -> Result<(), ClientError> {
+    if result.is_success() {
+        Ok(())
+    } else {
+        Err(ClientError::protocol(format!(
+            "the engine reported no success: {:?}",
+            result.status
+        )))
+    }
+}

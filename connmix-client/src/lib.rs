@@ -1,0 +1,70 @@
+//! Async client of the CONNMIX distributed long-connection engine.
+//!
+//! ```no_run
+//! use connmix_client::Client;
+//! use futures_util::StreamExt;
+//!
+//! # async fn run() -> Result<(), connmix_client::ClientError> {
+//! // Discover the cluster through the center and connect to every node.
+//! let client = Client::builder("127.0.0.1:6787").connect().await?;
+//!
+//! // Take the `chat` queue of every node, now and after any reconnect.
+//! let mut events = client.consume(&["chat"]).await?;
+//! while let Some(event) = events.next().await {
+//!     // Answer on the node that holds the browser connection.
+//!     client.set_context_value(&event.conn(), "uid", 1).await?;
+//!     client.subscribe(&event.conn(), &["room_101"]).await?;
+//!     let sent = client.publish("room_101", "hello").await?;
+//!     println!("delivered to {}", sent.delivered);
+//! }
+//! client.shutdown(std::time::Duration::from_secs(5)).await;
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! # How it works
+//! [`Client`] is a cheap handle. A supervisor task reads the center's node list (at start,
+//! every `resync_interval` plus jitter, and on [`Client::resync`]) and runs one task per engine
+//! node. Each node task owns that node's WebSocket: it matches replies to requests by id,
+//! fails every pending request at once when the connection drops, pings to keep the
+//! connection alive and to detect a dead peer, reconnects with [`Backoff`], and consumes
+//! the same topics again after every reconnect. Connection changes are visible through
+//! [`Client::state`] and [`Client::events`].
+//!
+//! # Layout
+//! - [`client`](Client), [`options`](ClientBuilder): the handle and its builder.
+//! - `supervisor`: discovery; `node`: one task per node (connect, session, pending requests).
+//! - [`queue`](EventStream): consumed messages; [`state`](ClientState): what can be observed.
+//! - [`push`](PushClient): the HTTP push API.
+//! - [`backoff`](Backoff), [`error`](ClientError), [`credentials`](Credentials).
+
+#![deny(missing_docs)]
+#![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used))]
+
+mod backoff;
+mod center;
+mod client;
+mod credentials;
+mod endpoint;
+mod error;
+mod node;
+mod options;
+mod push;
+mod queue;
+mod shared;
+mod state;
+mod supervisor;
+mod transport;
+
+pub use backoff::Backoff;
+pub use client::{Client, PublishResult};
+pub use credentials::Credentials;
+pub use error::{ClientError, ClientErrorKind};
+pub use options::ClientBuilder;
+pub use push::{PushClient, PushClientBuilder};
+pub use queue::{ConnRef, EventStream, QueueEvent};
+pub use state::{ClientState, ConnectionEvent, DisconnectReason, NodeState};
+
+pub use connmix_protocol::{
+    self as protocol, Call, CallResult, ClientId, Dialect, ErrorCode, NodeId, Payload,
+};

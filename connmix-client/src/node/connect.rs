@@ -1,0 +1,44 @@
+//! Opening one node's WebSocket.
+
+use std::sync::Arc;
+
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::http::header::{HeaderValue, AUTHORIZATION};
+use tokio_tungstenite::{Connector, MaybeTlsStream, WebSocketStream};
+
+use crate::credentials::Credentials;
+
+/// A node connection.
+pub(crate) type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+/// Opens `url`, sending `credentials` on the upgrade request. The error is text for logs and
+/// events: the caller only retries.
+pub(crate) async fn open(
+    url: &str,
+    credentials: Option<&Credentials>,
+    tls: &Arc<rustls::ClientConfig>,
+) -> Result<Ws, String> {
+    let mut request = url.into_client_request().map_err(|e| e.to_string())?;
+    if let Some(credentials) = credentials {
+        let value = HeaderValue::from_str(&credentials.authorization())
+            .map_err(|_| "credentials are not valid header text".to_owned())?;
+        request.headers_mut().insert(AUTHORIZATION, value);
+    }
+    let connector = if url.starts_with("wss:") {
+        Connector::Rustls(Arc::clone(tls))
+    } else {
+        Connector::Plain
+    };
+    // Nagle off: requests are small and latency matters more than packet count.
+    let (ws, _response) =
+        tokio_tungstenite::connect_async_tls_with_config(request, None, true, Some(connector))
+            .await
+            .map_err(|e| match e {
+                tokio_tungstenite::tungstenite::Error::Http(response) => {
+                    format!("upgrade refused: HTTP {}", response.status())
+                }
+                other => other.to_string(),
+            })?;
+    Ok(ws)
+}

@@ -1,0 +1,314 @@
+//! One open connection to a node: requests out, replies and queue messages in, heartbeat.
+
+use std::collections::VecDeque;
+
+use bytes::Bytes;
+use connmix_protocol::{Call, EngineFrame, Event, QueueMessage, Request};
+use futures_util::{SinkExt, StreamExt};
+use tokio::sync::{mpsc, oneshot};
+use tokio::time::{Instant, MissedTickBehavior};
+use tokio_tungstenite::tungstenite::Message;
+use tracing::{debug, trace, warn};
+
+use super::connect::Ws;
+use super::pending::{Pending, Waiter};
+use super::task::NodeTask;
+use super::Command;
+use crate::error::ClientError;
+use crate::queue::QueueEvent;
+use crate::state::DisconnectReason;
+
+/// Commands written before one flush, so a burst of calls costs one syscall, not one each.
+const COMMAND_BATCH: usize = 64;
+
+/// Why a session ended.
+pub(super) enum SessionEnd {
+    /// The connection is gone; the task reconnects.
+    Lost(DisconnectReason),
+    /// The task was told to stop (node removed, client dropped).
+    Stopped,
+    /// A shutdown finished; answer `done`.
+    Shutdown(oneshot::Sender<()>),
+}
+
+pub(super) struct Session<'a> {
+    task: &'a mut NodeTask,
+    ws: Ws,
+    pending: Pending,
+    /// Queue messages the application has no room for yet, in arrival order, with the index
+    /// of their subscription.
+    overflow: VecDeque<(usize, QueueEvent)>,
+    /// When a ping was sent and nothing has arrived since: the moment to give up.
+    pong_deadline: Option<Instant>,
+    warned_dropped_stream: bool,
+}
+
+impl<'a> Session<'a> {
+    pub(super) fn new(task: &'a mut NodeTask, ws: Ws) -> Self {
+        Self {
+            task,
+            ws,
+            pending: Pending::default(),
+            overflow: VecDeque::new(),
+            pong_deadline: None,
+            warned_dropped_stream: false,
+        }
+    }
+
+    pub(super) async fn run(mut self) -> SessionEnd {
+        let end = match self.serve().await {
+            Ok(end) => end,
+            Err(reason) => SessionEnd::Lost(reason),
+        };
+        let error = match &end {
+            SessionEnd::Lost(_) => ClientError::disconnected(&self.task.id),
+            SessionEnd::Stopped | SessionEnd::Shutdown(_) => ClientError::closed(),
+        };
+        self.pending.fail_all(&error);
+        if !matches!(end, SessionEnd::Lost(_)) {
+            // Best effort: the peer may already be gone.
+            let _ = self.ws.close(None).await;
+        }
+        end
+    }
+
+    async fn serve(&mut self) -> Result<SessionEnd, DisconnectReason> {
+        let options = &self.task.shared.options;
+        let (ping_interval, pong_timeout) = (options.ping_interval, options.pong_timeout);
+        let high_water = options.event_buffer;
+        let mut ping = tokio::time::interval_at(Instant::now() + ping_interval, ping_interval);
+        ping.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        self.consume_again().await?;
+        self.flush().await?;
+        loop {
+            // Keep reading while a reply is awaited, even when the application is behind:
+            // it may be waiting for that reply before it takes the next message.
+            let read = self.overflow.len() < high_water || !self.pending.is_empty();
+            if !read {
+                // Unread frames are not the peer's silence.
+                self.pong_deadline = None;
+            }
+            let front = self
+                .overflow
+                .front()
+                .and_then(|(i, _)| self.task.subs.get(*i))
+                .map(|sub| sub.sink.clone());
+            let pong_deadline = self.pong_deadline;
+            tokio::select! {
+                _ = self.task.stop.cancelled() => return Ok(SessionEnd::Stopped),
+                command = self.task.rx.recv() => {
+                    let Some(command) = command else { return Ok(SessionEnd::Stopped) };
+                    if let Some(done) = self.command(command).await? {
+                        return self.shutdown(done).await;
+                    }
+                    for _ in 1..COMMAND_BATCH {
+                        let Ok(command) = self.task.rx.try_recv() else { break };
+                        if let Some(done) = self.command(command).await? {
+                            return self.shutdown(done).await;
+                        }
+                    }
+                    self.flush().await?;
+                }
+                message = self.ws.next(), if read => match message {
+                    None => return Err(DisconnectReason::ClosedByPeer),
+                    Some(Err(e)) => return Err(DisconnectReason::Transport(e.to_string())),
+                    Some(Ok(message)) => self.message(message)?,
+                },
+                permit = reserve(front), if !self.overflow.is_empty() => {
+                    if let Some((_, event)) = self.overflow.pop_front() {
+                        match permit {
+                            Some(permit) => { permit.send(event); }
+                            None => self.stream_dropped(),
+                        }
+                    }
+                }
+                _ = ping.tick() => {
+                    self.pending.purge_abandoned();
+                    if self.pong_deadline.is_none() && read {
+                        self.ws.send(Message::Ping(Bytes::new())).await.map_err(transport)?;
+                        self.pong_deadline = Some(Instant::now() + pong_timeout);
+                    }
+                }
+                _ = sleep_until(pong_deadline), if pong_deadline.is_some() && read => {
+                    return Err(DisconnectReason::PongTimeout);
+                }
+            }
+        }
+    }
+
+    /// After a (re)connect, consume every topic this node consumed before.
+    async fn consume_again(&mut self) -> Result<(), DisconnectReason> {
+        let topics: Vec<String> = self
+            .task
+            .subs
+            .iter()
+            .flat_map(|sub| sub.topics.iter().cloned())
+            .collect();
+        if topics.is_empty() {
+            return Ok(());
+        }
+        debug!(?topics, "consuming again");
+        let id = self.pending.insert(Waiter::Internal("queue.pop"));
+        self.write(id, Call::QueuePop { topics }).await
+    }
+
+    /// Handles one command; returns the shutdown's `done` when the command is a shutdown.
+    async fn command(
+        &mut self,
+        command: Command,
+    ) -> Result<Option<(Instant, oneshot::Sender<()>)>, DisconnectReason> {
+        match command {
+            Command::Call { call, reply } => {
+                if reply.is_closed() {
+                    return Ok(None);
+                }
+                let id = self.pending.insert(Waiter::Call(reply));
+                self.write(id, call).await?;
+            }
+            Command::Consume { sub, reply } => {
+                let topics = sub.topics.clone();
+                self.task.subs.push(sub);
+                let id = self.pending.insert(Waiter::Done(reply));
+                self.write(id, Call::QueuePop { topics }).await?;
+            }
+            Command::Unpop { reply } => {
+                self.drop_subscriptions();
+                let id = self.pending.insert(Waiter::Done(reply));
+                self.write(id, Call::QueueUnpop).await?;
+            }
+            Command::Shutdown { deadline, done } => return Ok(Some((deadline, done))),
+        }
+        Ok(None)
+    }
+
+    /// Stops consuming, lets pending requests finish until the deadline, then closes.
+    async fn shutdown(
+        &mut self,
+        (deadline, done): (Instant, oneshot::Sender<()>),
+    ) -> Result<SessionEnd, DisconnectReason> {
+        if !self.task.subs.is_empty() {
+            self.drop_subscriptions();
+            let id = self.pending.insert(Waiter::Internal("queue.unpop"));
+            self.write(id, Call::QueueUnpop).await?;
+        }
+        self.flush().await?;
+        while !self.pending.is_empty() {
+            tokio::select! {
+                message = self.ws.next() => match message {
+                    Some(Ok(message)) => self.message(message)?,
+                    _ => break,
+                },
+                _ = tokio::time::sleep_until(deadline) => {
+                    debug!(pending = self.pending.len(), "shutdown deadline reached");
+                    break;
+                }
+            }
+        }
+        Ok(SessionEnd::Shutdown(done))
+    }
+
+    fn drop_subscriptions(&mut self) {
+        self.task.subs.clear();
+        // Their streams end; messages not yet taken are dropped with them.
+        self.overflow.clear();
+    }
+
+    async fn write(&mut self, id: u64, call: Call) -> Result<(), DisconnectReason> {
+        let text = Request::new(id, call).encode(self.task.shared.options.dialect);
+        trace!(id, "request");
+        self.ws.feed(Message::text(text)).await.map_err(transport)
+    }
+
+    async fn flush(&mut self) -> Result<(), DisconnectReason> {
+        self.ws.flush().await.map_err(transport)
+    }
+
+    fn message(&mut self, message: Message) -> Result<(), DisconnectReason> {
+        // Anything from the peer proves it is alive.
+        self.pong_deadline = None;
+        match message {
+            Message::Text(text) => self.frame(text.as_str()),
+            Message::Close(_) => return Err(DisconnectReason::ClosedByPeer),
+            Message::Binary(_) => warn!("ignoring a binary frame"),
+            Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => {}
+        }
+        Ok(())
+    }
+
+    fn frame(&mut self, text: &str) {
+        match EngineFrame::decode(text) {
+            Ok(EngineFrame::Reply(reply)) => match reply.id {
+                Some(id) => {
+                    if !self.pending.resolve(id, reply.outcome, &self.task.id) {
+                        debug!(id, "reply to no pending request (caller gave up?)");
+                    }
+                }
+                None => warn!("reply without an id cannot be matched"),
+            },
+            Ok(EngineFrame::Event(Event::QueuePop(message))) => self.deliver(message),
+            Ok(EngineFrame::Event(Event::Other { name, .. })) => {
+                debug!(event = %name, "ignoring an unknown event");
+            }
+            Ok(EngineFrame::Pong) => {}
+            Err(error) => warn!(%error, "undecodable frame"),
+        }
+    }
+
+    fn deliver(&mut self, message: QueueMessage) {
+        let Some(index) = self
+            .task
+            .subs
+            .iter()
+            .position(|sub| sub.topics.contains(&message.topic))
+        else {
+            warn!(topic = %message.topic, client_id = %message.client, "message of a topic not consumed");
+            return;
+        };
+        // The node holding the browser connection is the one whose queue delivered the
+        // message; reuse the decoded id when it agrees, to save an allocation.
+        let node = match message.node {
+            Some(node) if node == self.task.id => node,
+            _ => self.task.id.clone(),
+        };
+        let event = QueueEvent {
+            node,
+            client: message.client,
+            topic: message.topic,
+            data: message.data,
+        };
+        if !self.overflow.is_empty() {
+            self.overflow.push_back((index, event));
+            return;
+        }
+        match self.task.subs[index].sink.try_send(event) {
+            Ok(()) => {}
+            Err(mpsc::error::TrySendError::Full(event)) => self.overflow.push_back((index, event)),
+            Err(mpsc::error::TrySendError::Closed(_)) => self.stream_dropped(),
+        }
+    }
+
+    fn stream_dropped(&mut self) {
+        if !self.warned_dropped_stream {
+            self.warned_dropped_stream = true;
+            warn!("an EventStream was dropped while its topics are still consumed; its messages are lost (call unpop)");
+        }
+    }
+}
+
+async fn reserve<T>(sink: Option<mpsc::Sender<T>>) -> Option<mpsc::OwnedPermit<T>> {
+    match sink {
+        Some(sink) => sink.reserve_owned().await.ok(),
+        None => None,
+    }
+}
+
+async fn sleep_until(deadline: Option<Instant>) {
+    match deadline {
+        Some(deadline) => tokio::time::sleep_until(deadline).await,
+        None => std::future::pending().await,
+    }
+}
+
+fn transport(error: tokio_tungstenite::tungstenite::Error) -> DisconnectReason {
+    DisconnectReason::Transport(error.to_string())
+}

@@ -1,0 +1,215 @@
+//! The task that owns one node's connection: connect, run a session, reconnect with backoff.
+
+use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use connmix_protocol::NodeId;
+use tokio::sync::{mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
+use tracing::{info, info_span, warn, Instrument};
+
+use super::connect::{open, Ws};
+use super::session::{Session, SessionEnd};
+use super::{Command, Subscription};
+use crate::error::ClientError;
+use crate::shared::Shared;
+use crate::state::{ConnectionEvent, DisconnectReason, NodeState};
+
+/// Everything the node's task owns across connections.
+pub(crate) struct NodeTask {
+    pub(super) id: NodeId,
+    url: String,
+    pub(super) shared: Arc<Shared>,
+    pub(super) rx: mpsc::Receiver<Command>,
+    /// What this node consumes; re-consumed on every new connection.
+    pub(super) subs: Vec<Subscription>,
+    pub(super) stop: CancellationToken,
+    connected: Arc<AtomicBool>,
+}
+
+/// How a wait while disconnected ended.
+enum Offline<T> {
+    Ready(T),
+    Stop,
+    Shutdown(oneshot::Sender<()>),
+}
+
+impl NodeTask {
+    pub(super) fn new(
+        id: NodeId,
+        url: String,
+        shared: Arc<Shared>,
+        rx: mpsc::Receiver<Command>,
+        subs: Vec<Subscription>,
+        stop: CancellationToken,
+        connected: Arc<AtomicBool>,
+    ) -> Self {
+        Self {
+            id,
+            url,
+            shared,
+            rx,
+            subs,
+            stop,
+            connected,
+        }
+    }
+
+    pub(super) async fn run(mut self) {
+        let span = info_span!("node", node = %self.id);
+        async move {
+            let mut failures: u32 = 0;
+            loop {
+                if failures > 0 {
+                    let delay = self
+                        .shared
+                        .options
+                        .backoff
+                        .delay(failures, rand::random::<f64>());
+                    self.shared
+                        .set_node_state(&self.id, NodeState::Reconnecting { attempt: failures });
+                    self.shared.emit(ConnectionEvent::Reconnecting {
+                        node: self.id.clone(),
+                        attempt: failures,
+                        delay,
+                    });
+                    match self.offline(tokio::time::sleep(delay)).await {
+                        Offline::Ready(()) => {}
+                        Offline::Stop => break,
+                        Offline::Shutdown(done) => {
+                            let _ = done.send(());
+                            break;
+                        }
+                    }
+                }
+                let timeout = self.shared.options.connect_timeout;
+                let (url, credentials, tls) = (
+                    self.url.clone(),
+                    self.shared.options.credentials.clone(),
+                    Arc::clone(&self.shared.tls),
+                );
+                let connect = tokio::time::timeout(timeout, async move {
+                    open(&url, credentials.as_ref(), &tls).await
+                });
+                let ws = match self.offline(connect).await {
+                    Offline::Ready(Ok(Ok(ws))) => ws,
+                    Offline::Ready(Ok(Err(error))) => {
+                        warn!(url = %self.url, %error, "connect failed");
+                        failures = failures.saturating_add(1);
+                        continue;
+                    }
+                    Offline::Ready(Err(_elapsed)) => {
+                        warn!(url = %self.url, "connect timed out");
+                        failures = failures.saturating_add(1);
+                        continue;
+                    }
+                    Offline::Stop => break,
+                    Offline::Shutdown(done) => {
+                        let _ = done.send(());
+                        break;
+                    }
+                };
+                match self.session(ws).await {
+                    SessionEnd::Lost(reason) => {
+                        warn!(%reason, "connection lost");
+                        self.shared.emit(ConnectionEvent::Disconnected {
+                            node: self.id.clone(),
+                            reason,
+                        });
+                        failures = 1;
+                    }
+                    SessionEnd::Stopped => {
+                        self.shared.emit(ConnectionEvent::Disconnected {
+                            node: self.id.clone(),
+                            reason: DisconnectReason::Stopped,
+                        });
+                        break;
+                    }
+                    SessionEnd::Shutdown(done) => {
+                        self.shared.emit(ConnectionEvent::Disconnected {
+                            node: self.id.clone(),
+                            reason: DisconnectReason::Stopped,
+                        });
+                        let _ = done.send(());
+                        break;
+                    }
+                }
+            }
+            self.fail_queued_commands();
+        }
+        .instrument(span)
+        .await
+    }
+
+    async fn session(&mut self, ws: Ws) -> SessionEnd {
+        info!("connected");
+        self.connected.store(true, Ordering::Release);
+        self.shared.set_node_state(&self.id, NodeState::Connected);
+        self.shared.emit(ConnectionEvent::Connected {
+            node: self.id.clone(),
+        });
+        let end = Session::new(self, ws).run().await;
+        self.connected.store(false, Ordering::Release);
+        end
+    }
+
+    /// Waits for `work` while answering commands as a disconnected node must.
+    async fn offline<F: Future>(&mut self, work: F) -> Offline<F::Output> {
+        tokio::pin!(work);
+        loop {
+            tokio::select! {
+                biased;
+                _ = self.stop.cancelled() => return Offline::Stop,
+                command = self.rx.recv() => match command {
+                    None => return Offline::Stop,
+                    Some(command) => {
+                        if let Some(done) = self.offline_command(command) {
+                            return Offline::Shutdown(done);
+                        }
+                    }
+                },
+                output = &mut work => return Offline::Ready(output),
+            }
+        }
+    }
+
+    /// Calls fail at once rather than wait for a connection that may never come back;
+    /// consumption changes are remembered and applied on the next connection.
+    fn offline_command(&mut self, command: Command) -> Option<oneshot::Sender<()>> {
+        match command {
+            Command::Call { reply, .. } => {
+                let _ = reply.send(Err(ClientError::disconnected(&self.id)));
+            }
+            Command::Consume { sub, reply } => {
+                self.subs.push(sub);
+                let _ = reply.send(Ok(()));
+            }
+            Command::Unpop { reply } => {
+                self.subs.clear();
+                let _ = reply.send(Ok(()));
+            }
+            Command::Shutdown { done, .. } => return Some(done),
+        }
+        None
+    }
+
+    /// Answers whatever is still queued so no caller waits for its timeout.
+    fn fail_queued_commands(&mut self) {
+        self.rx.close();
+        while let Ok(command) = self.rx.try_recv() {
+            match command {
+                Command::Call { reply, .. } => {
+                    let _ = reply.send(Err(ClientError::closed()));
+                }
+                Command::Consume { reply, .. } | Command::Unpop { reply } => {
+                    let _ = reply.send(Err(ClientError::closed()));
+                }
+                Command::Shutdown { done, .. } => {
+                    let _ = done.send(());
+                }
+            }
+        }
+        self.subs.clear();
+    }
+}

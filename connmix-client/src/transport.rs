@@ -1,0 +1,81 @@
+//! TLS configuration and the HTTP client shared by center reads and pushes.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::error::{ClientError, ClientErrorKind};
+
+/// A rustls client configuration with the `ring` provider and the webpki root certificates.
+///
+/// Built explicitly rather than through a process-wide default provider, so that linking this
+/// crate never depends on what else the application installed.
+pub(crate) fn tls_config() -> Result<Arc<rustls::ClientConfig>, ClientError> {
+    let mut roots = rustls::RootCertStore::empty();
+    roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| ClientError::config(format!("TLS setup: {e}")))?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(Arc::new(config))
+}
+
+/// An HTTP client using `tls`, with a per-request timeout.
+pub(crate) fn http_client(
+    tls: &rustls::ClientConfig,
+    timeout: Duration,
+) -> Result<reqwest::Client, ClientError> {
+    reqwest::Client::builder()
+        .tls_backend_preconfigured(tls.clone())
+        .timeout(timeout)
+        .connect_timeout(timeout)
+        .build()
+        .map_err(|e| ClientError::config(format!("HTTP client setup: {e}")))
+}
+
+/// Maps an HTTP status that is not success to an error of `kind` (or `Auth` for 401/403).
+pub(crate) fn check_status(
+    status: reqwest::StatusCode,
+    what: &str,
+    kind: ClientErrorKind,
+) -> Result<(), ClientError> {
+    if status.is_success() {
+        return Ok(());
+    }
+    let kind = match status.as_u16() {
+        401 | 403 => ClientErrorKind::Auth,
+        _ => kind,
+    };
+    Err(ClientError::new(kind, format!("{what}: HTTP {status}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refused_credentials_are_auth_errors() {
+        let err = check_status(
+            reqwest::StatusCode::UNAUTHORIZED,
+            "GET /version",
+            ClientErrorKind::Discovery,
+        )
+        .unwrap_err();
+        assert_eq!(err.kind(), ClientErrorKind::Auth);
+        let err = check_status(
+            reqwest::StatusCode::BAD_GATEWAY,
+            "GET /version",
+            ClientErrorKind::Discovery,
+        )
+        .unwrap_err();
+        assert_eq!(err.kind(), ClientErrorKind::Discovery);
+        assert!(check_status(reqwest::StatusCode::OK, "x", ClientErrorKind::Http).is_ok());
+    }
+
+    #[test]
+    fn tls_and_http_clients_build_without_a_global_provider() {
+        let tls = tls_config().unwrap();
+        http_client(&tls, Duration::from_secs(1)).unwrap();
+    }
+}

@@ -1,0 +1,269 @@
+//! One consumer's WebSocket on a node's API server (`/ws/v1`).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::extract::ws::{Message, WebSocket};
+use connmix_protocol::frame::{PING_TEXT, PONG_TEXT};
+use connmix_protocol::reply::Status;
+use connmix_protocol::{
+    Call, CallResult, EngineError, ErrorCode, Event, QueueMessage, Reply, RequestEnvelope,
+};
+use futures_util::{SinkExt, StreamExt};
+use tokio::sync::{mpsc, watch};
+use tokio_util::sync::CancellationToken;
+
+use crate::cluster::ConsumerGuard;
+use crate::counters::{bump, drop_one};
+use crate::queue::Topic;
+use crate::server::NodeState;
+
+/// Frames (replies and events) a consumer connection may have waiting to be written. Queue
+/// pumps hand over a message only when there is room here, so a slow consumer leaves the rest
+/// queued for others instead of making the node buffer it.
+const OUT_BUFFER: usize = 256;
+
+/// Why an API connection ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum End {
+    /// The consumer closed it or the socket broke.
+    Gone,
+    /// It sent nothing for the read timeout.
+    TimedOut,
+    /// The node was killed or `drop_consumers` was called.
+    Dropped,
+}
+
+/// The state of one consumer connection.
+struct ApiConnection {
+    state: NodeState,
+    out: mpsc::Sender<Message>,
+    /// Topics this connection consumes, each with the token stopping its pump.
+    topics: HashMap<String, CancellationToken>,
+    done: CancellationToken,
+}
+
+/// Serves one upgraded `/ws/v1` socket until it ends.
+pub(crate) async fn serve(state: NodeState, socket: WebSocket) {
+    let cluster = state.cluster.clone();
+    let runtime = state.runtime.clone();
+    let node = runtime.node.addrs.id.clone();
+    let token = runtime.api_token();
+    let done = token.child_token();
+    bump(&cluster.counters.api_connections);
+    tracing::debug!(%node, "API connection opened");
+
+    let (sink, mut stream) = socket.split();
+    let (out, out_rx) = mpsc::channel(OUT_BUFFER);
+    runtime.tracker.spawn(write(sink, out_rx, token.clone()));
+    let mut conn = ApiConnection {
+        state,
+        out,
+        topics: HashMap::new(),
+        done: done.clone(),
+    };
+    let mut unresponsive = runtime.node.unresponsive.subscribe();
+    let read_timeout = cluster.config.read_timeout;
+
+    let end = loop {
+        if *unresponsive.borrow_and_update() {
+            // Half-open: read nothing (so no pongs), answer nothing, and time nothing out.
+            tokio::select! {
+                _ = token.cancelled() => break End::Dropped,
+                changed = unresponsive.changed() => if changed.is_err() { break End::Dropped },
+            }
+            continue;
+        }
+        let message = tokio::select! {
+            _ = token.cancelled() => break End::Dropped,
+            _ = unresponsive.changed() => continue,
+            read = tokio::time::timeout(read_timeout, stream.next()) => match read {
+                Err(_) => break End::TimedOut,
+                Ok(None | Some(Err(_))) => break End::Gone,
+                Ok(Some(Ok(message))) => message,
+            },
+        };
+        match message {
+            Message::Text(text) => {
+                let reply = conn.handle(text.as_str());
+                if conn.out.send(Message::Text(reply.into())).await.is_err() {
+                    break End::Gone;
+                }
+            }
+            Message::Close(_) => break End::Gone,
+            // Pings are answered by the WebSocket layer; any frame resets the read timeout.
+            Message::Ping(_) | Message::Pong(_) | Message::Binary(_) => {}
+        }
+    };
+
+    done.cancel();
+    if end == End::TimedOut {
+        let _ = conn.out.send(Message::Close(None)).await;
+    }
+    drop_one(&cluster.counters.api_connections);
+    tracing::debug!(%node, ?end, "API connection closed");
+}
+
+/// Writes replies and events until the connection ends; drops the socket on kill.
+async fn write(
+    mut sink: futures_util::stream::SplitSink<WebSocket, Message>,
+    mut rx: mpsc::Receiver<Message>,
+    token: CancellationToken,
+) {
+    loop {
+        let message = tokio::select! {
+            _ = token.cancelled() => return,
+            message = rx.recv() => message,
+        };
+        let Some(message) = message else { break };
+        let closing = matches!(message, Message::Close(_));
+        if sink.send(message).await.is_err() || closing {
+            return;
+        }
+    }
+    let _ = sink.close().await;
+}
+
+impl ApiConnection {
+    /// Answers one text frame.
+    fn handle(&mut self, text: &str) -> String {
+        let dialect = self.state.cluster.config.dialect;
+        if text.trim() == PING_TEXT {
+            return PONG_TEXT.to_owned();
+        }
+        let envelope = match RequestEnvelope::decode(text) {
+            Ok(envelope) => envelope,
+            Err(err) => return invalid(None, err).encode(dialect),
+        };
+        let id = envelope.id;
+        let call = match Call::from_wire(&envelope.method, envelope.params) {
+            Ok(call) => call,
+            Err(err) => return invalid(id, err).encode(dialect),
+        };
+        let outcome = self.execute(call);
+        Reply { id, outcome }.encode(dialect)
+    }
+
+    fn execute(&mut self, call: Call) -> Result<CallResult, EngineError> {
+        let cluster = &self.state.cluster;
+        match call {
+            Call::QueuePop { topics } => self.pop(topics),
+            Call::QueueUnpop => {
+                for (_, token) in self.topics.drain() {
+                    token.cancel();
+                }
+                Ok(CallResult::ok())
+            }
+            Call::ConnCall { client, func } => {
+                let result = self
+                    .state
+                    .runtime
+                    .conn_call(client, func, &cluster.config.auth_key);
+                if result.is_ok() {
+                    bump(&cluster.counters.conn_calls);
+                }
+                result
+            }
+            Call::MeshSend { client, data } => cluster.send(client, data),
+            Call::MeshPublish { channel, data } => Ok(cluster.publish(&channel, data)),
+            Call::ServerPing => Ok(CallResult {
+                status: Status::Text("server.pong".to_owned()),
+                failed: None,
+                total: None,
+            }),
+            Call::Other { method, .. } => Err(EngineError::new(
+                ErrorCode::InvalidArgument,
+                format!("unknown method `{method}`"),
+            )),
+        }
+    }
+
+    fn pop(&mut self, topics: Vec<String>) -> Result<CallResult, EngineError> {
+        if topics.is_empty() || topics.iter().any(String::is_empty) {
+            return Err(EngineError::new(
+                ErrorCode::InvalidArgument,
+                "queue.pop needs at least one topic name",
+            ));
+        }
+        if let Some(topic) = topics.iter().find(|t| self.topics.contains_key(*t)) {
+            return Err(EngineError::new(
+                ErrorCode::AlreadyConsumed,
+                format!("topic `{topic}` is already consumed on this connection"),
+            ));
+        }
+        for name in topics {
+            let token = self.done.child_token();
+            let pump = Pump {
+                state: self.state.clone(),
+                out: self.out.clone(),
+                topic: self.state.runtime.queues.topic(&name),
+                guard: self.state.cluster.consumer_guard(&name),
+                unresponsive: self.state.runtime.node.unresponsive.subscribe(),
+                token: token.clone(),
+                name: name.clone(),
+            };
+            self.state.runtime.tracker.spawn(pump.run());
+            self.topics.insert(name, token);
+        }
+        Ok(CallResult::ok())
+    }
+}
+
+fn invalid(id: Option<u64>, err: impl std::fmt::Display) -> Reply {
+    Reply::err(
+        id,
+        EngineError::new(ErrorCode::InvalidArgument, err.to_string()),
+    )
+}
+
+/// Moves messages of one topic to one consumer connection.
+struct Pump {
+    state: NodeState,
+    out: mpsc::Sender<Message>,
+    topic: Topic,
+    guard: ConsumerGuard,
+    unresponsive: watch::Receiver<bool>,
+    token: CancellationToken,
+    name: String,
+}
+
+impl Pump {
+    async fn run(mut self) {
+        let node = Some(self.state.runtime.node.addrs.id.clone());
+        let dialect = self.state.cluster.config.dialect;
+        let counters: Arc<crate::cluster::Cluster> = self.state.cluster.clone();
+        loop {
+            let responsive = tokio::select! {
+                _ = self.token.cancelled() => break,
+                ok = self.unresponsive.wait_for(|on| !*on) => ok.is_ok(),
+            };
+            if !responsive {
+                break;
+            }
+            // Take a message only with room to write it: backpressure reaches the queue.
+            let permit = tokio::select! {
+                _ = self.token.cancelled() => break,
+                permit = self.out.reserve() => match permit {
+                    Ok(permit) => permit,
+                    Err(_) => break,
+                },
+            };
+            let item = tokio::select! {
+                _ = self.token.cancelled() => break,
+                item = self.topic.rx.recv() => match item {
+                    Ok(item) => item,
+                    Err(_) => break,
+                },
+            };
+            let event = Event::QueuePop(QueueMessage {
+                node: node.clone(),
+                client: item.client,
+                topic: self.name.clone(),
+                data: item.data,
+            });
+            permit.send(Message::Text(event.encode(dialect).into()));
+            bump(&counters.counters.delivered);
+        }
+        drop(self.guard);
+    }
+}

@@ -1,0 +1,106 @@
+//! One browser connection as its node sees it: outgoing frames, context, subscriptions.
+
+use std::collections::HashSet;
+use std::sync::Mutex;
+
+use connmix_protocol::{ClientId, Payload};
+use serde_json::{Map, Value};
+use tokio::sync::{mpsc, watch};
+use tokio_util::sync::CancellationToken;
+
+/// How many frames a browser connection may have waiting to be written before sends to it
+/// fail, as a full socket buffer makes the real engine's sends fail.
+pub(crate) const BROWSER_BUFFER: usize = 1024;
+
+/// A browser connection, real (a WebSocket) or synthetic (a [`Producer`](crate::Producer)'s).
+#[derive(Debug)]
+pub(crate) struct ClientState {
+    pub(crate) id: ClientId,
+    /// `None`: a synthetic connection whose frames are only counted.
+    sink: Mutex<Option<mpsc::Sender<Payload>>>,
+    context: Mutex<Map<String, Value>>,
+    pub(crate) subscriptions: Mutex<HashSet<String>>,
+    /// Bumped each time the auth key is set, so the script can wait for the next set.
+    auth_sets: watch::Sender<u64>,
+    /// Cancelled to close the connection (queue full, node killed, browser gone).
+    pub(crate) closed: CancellationToken,
+}
+
+impl ClientState {
+    pub(crate) fn new(
+        id: ClientId,
+        sink: Option<mpsc::Sender<Payload>>,
+        closed: CancellationToken,
+    ) -> Self {
+        Self {
+            id,
+            sink: Mutex::new(sink),
+            context: Mutex::new(Map::new()),
+            subscriptions: Mutex::new(HashSet::new()),
+            auth_sets: watch::Sender::new(0),
+            closed,
+        }
+    }
+
+    /// Queues a frame for the browser without waiting; false when its buffer is full or it
+    /// is gone.
+    pub(crate) fn deliver(&self, payload: Payload) -> bool {
+        let Ok(sink) = self.sink.lock() else {
+            return false;
+        };
+        match sink.as_ref() {
+            Some(tx) => tx.try_send(payload).is_ok(),
+            None => !self.closed.is_cancelled(),
+        }
+    }
+
+    /// Starts capturing the frames this connection receives.
+    pub(crate) fn capture(&self) -> Option<mpsc::Receiver<Payload>> {
+        let mut sink = self.sink.lock().ok()?;
+        let (tx, rx) = mpsc::channel(BROWSER_BUFFER);
+        *sink = Some(tx);
+        Some(rx)
+    }
+
+    /// The context value under `key` as a user id: a number or a string of digits.
+    pub(crate) fn uid(&self, key: &str) -> Option<u64> {
+        let context = self.context.lock().ok()?;
+        match context.get(key)? {
+            Value::Number(n) => n.as_u64(),
+            Value::String(s) => s.parse().ok(),
+            _ => None,
+        }
+    }
+
+    pub(crate) fn set_context_value(&self, key: String, value: Value, auth_key: &str) {
+        let is_auth = key == auth_key;
+        if let Ok(mut context) = self.context.lock() {
+            context.insert(key, value);
+        }
+        if is_auth {
+            self.auth_sets.send_modify(|n| *n += 1);
+        }
+    }
+
+    pub(crate) fn set_context(&self, new: Map<String, Value>, auth_key: &str) {
+        let is_auth = new.contains_key(auth_key);
+        if let Ok(mut context) = self.context.lock() {
+            *context = new;
+        }
+        if is_auth {
+            self.auth_sets.send_modify(|n| *n += 1);
+        }
+    }
+
+    /// How many times the auth key has been set so far.
+    pub(crate) fn auth_generation(&self) -> u64 {
+        *self.auth_sets.borrow()
+    }
+
+    /// Resolves once the auth key is set after `generation` was read.
+    pub(crate) async fn auth_set_after(&self, generation: u64) {
+        let mut rx = self.auth_sets.subscribe();
+        // The sender lives in `self`, so this cannot fail while we wait.
+        let _ = rx.wait_for(|n| *n > generation).await;
+    }
+}
