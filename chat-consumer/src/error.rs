@@ -15,6 +15,8 @@ pub enum ErrorKind {
     /// Hashing or verifying a password failed (bad parameters, a corrupt stored hash, a
     /// panicked hashing thread).
     Password,
+    /// The engine could not be reached or stopped answering.
+    Engine,
     /// A value given by an operator is not acceptable (empty name, bad limit).
     InvalidInput,
 }
@@ -24,8 +26,9 @@ pub enum ErrorKind {
 pub struct Error {
     kind: ErrorKind,
     message: String,
-    #[source]
-    source: Option<Box<dyn std::error::Error + Send + Sync + 'static>>,
+    /// Folded into `Display` rather than exposed as `source()`: drivers' errors already print
+    /// their own causes, and a report walking the chain would repeat them.
+    cause: Option<Box<dyn std::error::Error + Send + Sync + 'static>>,
 }
 
 impl Error {
@@ -34,13 +37,13 @@ impl Error {
         Self {
             kind,
             message: message.into(),
-            source: None,
+            cause: None,
         }
     }
 
     /// The same error, caused by `source`.
     pub fn with_source(mut self, source: impl std::error::Error + Send + Sync + 'static) -> Self {
-        self.source = Some(Box::new(source));
+        self.cause = Some(Box::new(source));
         self
     }
 
@@ -52,10 +55,8 @@ impl Error {
 
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match &self.source {
-            // The source's text is folded in so a one-line report (anyhow's `{:#}` or a log
-            // line) says why the database refused.
-            Some(source) => write!(f, "{}: {source}", self.message),
+        match &self.cause {
+            Some(cause) => write!(f, "{}: {cause}", self.message),
             None => f.write_str(&self.message),
         }
     }

@@ -22,6 +22,7 @@
 
 pub mod channel;
 pub mod chat;
+mod client_engine;
 pub mod db;
 mod dispatch;
 pub mod engine;
@@ -32,9 +33,11 @@ pub mod limits;
 pub mod migration;
 pub mod names;
 pub mod rate;
+pub mod serve;
 pub mod service;
 #[cfg(test)]
 mod testing;
+pub mod workers;
 
 pub use chat::Chat;
 pub use engine::{ChatEngine, Conn};
