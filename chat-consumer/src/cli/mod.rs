@@ -82,6 +82,9 @@ struct DatabaseArgs {
     /// Database URL: sqlite://..., mysql://... (MariaDB too) or postgres://...
     #[arg(long, env = "DATABASE_URL", default_value = db::DEFAULT_URL, global = true)]
     database_url: String,
+    /// Seconds to wait for the database server before giving up.
+    #[arg(long, default_value_t = 5, global = true)]
+    database_timeout_secs: u64,
     /// argon2id memory cost of new password hashes, in KiB.
     #[arg(long, default_value_t = 19 * 1024, global = true)]
     argon2_memory_kib: u32,
@@ -174,7 +177,8 @@ pub(crate) async fn execute(cli: Cli) -> anyhow::Result<()> {
 
 /// Opens and migrates the database.
 async fn open(args: &DatabaseArgs) -> anyhow::Result<DatabaseConnection> {
-    let db = db::connect(&args.database_url).await?;
+    let timeout = Duration::from_secs(args.database_timeout_secs);
+    let db = db::connect_with_timeout(&args.database_url, timeout).await?;
     db::migrate(&db).await?;
     Ok(db)
 }
