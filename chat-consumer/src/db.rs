@@ -36,10 +36,26 @@ pub async fn connect_with_timeout(url: &str, timeout: Duration) -> Result<Databa
 }
 
 /// Applies every pending migration.
+///
+/// Several consumers may start at once against a new database, and the migrator takes no
+/// lock: the losers of a race fail on the winner's table or row. Each retry sees the work
+/// already done, so a few attempts converge.
 pub async fn migrate(db: &DatabaseConnection) -> Result<()> {
-    Migrator::up(db, None)
-        .await
-        .map_err(|err| Error::new(ErrorKind::Database, "migration failed").with_source(err))
+    const ATTEMPTS: u32 = 5;
+    let mut attempt = 1;
+    loop {
+        match Migrator::up(db, None).await {
+            Ok(()) => return Ok(()),
+            Err(err) if attempt < ATTEMPTS => {
+                tracing::debug!(error = %err, attempt, "migration raced another process; retrying");
+                tokio::time::sleep(Duration::from_millis(50) * attempt).await;
+                attempt += 1;
+            }
+            Err(err) => {
+                return Err(Error::new(ErrorKind::Database, "migration failed").with_source(err))
+            }
+        }
+    }
 }
 
 /// sqlx knows MariaDB as `mysql:`; the scheme is otherwise checked here so a typo gets a clear

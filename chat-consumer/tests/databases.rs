@@ -165,3 +165,36 @@ async fn a_table_loaded_from_the_tutorials_sql_is_migrated_and_its_users_log_in(
     assert_eq!(row.online, 1);
     assert!(row.password.starts_with("$argon2id$"));
 }
+
+#[tokio::test]
+async fn consumers_starting_together_on_a_new_postgres_schema_all_migrate() {
+    let Some(url) = server_url("CONNMIX_TEST_POSTGRES_URL") else {
+        return;
+    };
+    // A schema of its own makes the database "new" without touching other tests' tables.
+    let schema = unique("fresh");
+    let admin = db::connect(&url).await.unwrap();
+    admin
+        .execute_unprepared(&format!("CREATE SCHEMA {schema}"))
+        .await
+        .unwrap();
+    let separator = if url.contains('?') { '&' } else { '?' };
+    let scoped = format!("{url}{separator}options=-c%20search_path%3D{schema}");
+    let tasks: Vec<_> = (0..4)
+        .map(|_| {
+            let scoped = scoped.clone();
+            tokio::spawn(async move {
+                let db = db::connect(&scoped).await?;
+                db::migrate(&db).await
+            })
+        })
+        .collect();
+    let results: Vec<_> = futures_util::future::join_all(tasks).await;
+    admin
+        .execute_unprepared(&format!("DROP SCHEMA {schema} CASCADE"))
+        .await
+        .unwrap();
+    for result in results {
+        result.unwrap().unwrap();
+    }
+}

@@ -1,7 +1,9 @@
 //! The tutorial's `users` table. `if not exists`, so a database already loaded from the
 //! tutorial's `users.sql` keeps its rows.
 
-use sea_orm_migration::prelude::*;
+use sea_orm_migration::prelude::{
+    async_trait, ColumnDef, DbErr, DeriveMigrationName, Index, MigrationTrait, SchemaManager, Table,
+};
 
 use super::Users;
 

@@ -2,7 +2,9 @@
 //!
 //! One column per statement: SQLite cannot add several in one `ALTER TABLE`.
 
-use sea_orm_migration::prelude::*;
+use sea_orm_migration::prelude::{
+    async_trait, ColumnDef, DbErr, DeriveMigrationName, MigrationTrait, SchemaManager, Table,
+};
 
 use super::Users;
 

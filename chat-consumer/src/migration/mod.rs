@@ -1,6 +1,6 @@
 //! Schema migrations, applied by `chat-consumer migrate` and at the start of `run`.
 
-use sea_orm_migration::prelude::*;
+use sea_orm_migration::prelude::{async_trait, DeriveIden, MigrationTrait, MigratorTrait};
 
 mod m20260101_000001_create_users;
 mod m20260101_000002_users_online_timestamps;
