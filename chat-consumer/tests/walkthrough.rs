@@ -1,63 +1,18 @@
 //! The tutorial's two-browser walkthrough, end to end: mock engine with two nodes, the real
 //! engine client, this consumer, browsers over WebSockets.
 
-use std::sync::Arc;
+mod common;
+
 use std::time::Duration;
 
-use anyhow::Context as _;
-use chat_consumer::limits::Limits;
-use chat_consumer::serve::{serve, wait_for_engine, Stopped};
-use chat_consumer::service::password::Hasher;
+use chat_consumer::serve::{wait_for_engine, Stopped};
 use chat_consumer::service::users;
-use chat_consumer::{db, Chat, ErrorKind};
+use chat_consumer::ErrorKind;
+use common::{start, WAIT};
 use connmix_client::Client;
 use connmix_mock::browser::Browser;
-use connmix_mock::{MockConfig, MockEngine};
 use connmix_protocol::chat::ChatRequest;
 use serde_json::{json, Value};
-use tokio_util::sync::CancellationToken;
-
-const WAIT: Duration = Duration::from_secs(10);
-
-struct Setup {
-    engine: MockEngine,
-    chat: Arc<Chat<Client>>,
-    cancel: CancellationToken,
-    served: tokio::task::JoinHandle<chat_consumer::Result<Stopped>>,
-}
-
-async fn start(nodes: usize, users_to_add: &[(&str, &str)]) -> anyhow::Result<Setup> {
-    let engine = MockEngine::start(MockConfig {
-        nodes,
-        ..MockConfig::ephemeral()
-    })
-    .await?;
-    let db = db::connect("sqlite::memory:").await?;
-    db::migrate(&db).await?;
-    let hasher = Hasher::with_cost(64, 1, 2)?;
-    for (name, password) in users_to_add {
-        let hash = hasher.hash(password).await?;
-        users::create(&db, name, &format!("{name}@example.com"), hash).await?;
-    }
-    let client = Client::builder(engine.center_host()).connect().await?;
-    wait_for_engine(&client, WAIT).await?;
-    let limits = Limits {
-        drain_timeout: Duration::from_secs(5),
-        ..Limits::default()
-    };
-    let chat = Arc::new(Chat::new(client, db, hasher, limits));
-    let cancel = CancellationToken::new();
-    let served = tokio::spawn(serve(Arc::clone(&chat), "chat", cancel.clone()));
-    tokio::time::timeout(WAIT, engine.wait_for_consumers("chat", nodes))
-        .await
-        .context("consumer never consumed every node")?;
-    Ok(Setup {
-        engine,
-        chat,
-        cancel,
-        served,
-    })
-}
 
 async fn request(browser: &mut Browser, request: ChatRequest) -> anyhow::Result<Value> {
     browser.send_request(&request).await?;

@@ -1,5 +1,7 @@
 //! The `users` table: the tutorial's `users.sql` plus `online` and timestamps.
 
+// The derive macros expand to bare names (`EntityTrait`, `DerivePrimaryKey`, ...) that only the
+// prelude glob brings into scope.
 use sea_orm::entity::prelude::*;
 
 /// One user row.
