@@ -36,8 +36,8 @@ impl Default for Limits {
             hash_parallelism: std::thread::available_parallelism()
                 .map(usize::from)
                 .unwrap_or(2),
-            workers: 32,
-            worker_queue: 256,
+            workers: 64,
+            worker_queue: 128,
             drain_timeout: Duration::from_secs(10),
         }
     }
