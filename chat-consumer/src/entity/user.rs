@@ -47,3 +47,24 @@ impl std::fmt::Debug for Model {
 pub enum Relation {}
 
 impl ActiveModelBehavior for ActiveModel {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_output_never_shows_the_password_column() {
+        let row = Model {
+            id: 1,
+            name: "user1".into(),
+            email: "u@example.com".into(),
+            password: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA".into(),
+            online: 0,
+            created_at: None,
+            updated_at: None,
+        };
+        let text = format!("{row:?}");
+        assert!(text.contains("user1"), "{text}");
+        assert!(!text.contains("argon2"), "{text}");
+    }
+}
