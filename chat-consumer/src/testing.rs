@@ -25,6 +25,7 @@ pub(crate) enum Call {
 #[derive(Debug, Default)]
 pub(crate) struct RecordingEngine {
     calls: Mutex<Vec<Call>>,
+    recorded: tokio::sync::Notify,
     fail_set_uid: AtomicBool,
     fail_calls: AtomicBool,
 }
@@ -51,6 +52,23 @@ impl RecordingEngine {
 
     fn record(&self, call: Call) {
         self.calls.lock().unwrap().push(call);
+        self.recorded.notify_waiters();
+    }
+
+    /// Waits (at most 10 s) until a recorded call matches, without taking the record.
+    pub(crate) async fn wait_for(&self, wanted: impl Fn(&Call) -> bool) {
+        let wait = async {
+            loop {
+                let notified = self.recorded.notified();
+                if self.calls.lock().unwrap().iter().any(&wanted) {
+                    return;
+                }
+                notified.await;
+            }
+        };
+        tokio::time::timeout(std::time::Duration::from_secs(10), wait)
+            .await
+            .expect("the expected engine call never came");
     }
 
     fn check(&self, flag: &AtomicBool) -> Result<(), EngineCallError> {

@@ -94,7 +94,7 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::testing::{conn, test_chat, Call};
+    use crate::testing::{add_user, conn, test_chat, Call};
 
     fn ping() -> Value {
         json!({"event":"message","uid":null,"frame":{"type":"text","data":"{\"op\":\"ping\"}"}})
@@ -145,6 +145,46 @@ mod tests {
             .collect();
         answered.sort_unstable();
         assert_eq!(answered, (0..40).collect::<Vec<_>>());
+    }
+
+    #[tokio::test]
+    async fn a_login_waiting_for_the_hasher_does_not_hold_up_other_connections() {
+        let chat = Arc::new(test_chat().await);
+        add_user(&chat, "user1", "123456").await;
+        let (slow, quick) = two_conns_on_different_workers(4);
+        let workers = Workers::spawn(Arc::clone(&chat), 4, 8);
+        let held = chat.hasher.hold_all().await;
+        let auth = json!({"event":"message","uid":null,
+            "frame":{"type":"text","data":"{\"op\":\"auth\",\"args\":[\"user1\",\"123456\"]}"}});
+        workers.submit(slow.clone(), auth).await;
+        workers.submit(quick.clone(), ping()).await;
+        chat.engine()
+            .wait_for(|call| matches!(call, Call::Send(c, _) if *c == quick))
+            .await;
+        assert!(
+            !chat
+                .engine()
+                .take()
+                .iter()
+                .any(|call| matches!(call, Call::SetUid(..))),
+            "the login cannot have finished while the hasher is held"
+        );
+        drop(held);
+        assert!(workers.drain(Duration::from_secs(10)).await);
+        assert!(chat
+            .engine()
+            .take()
+            .iter()
+            .any(|call| matches!(call, Call::SetUid(c, uid) if *c == slow && *uid > 0)));
+    }
+
+    fn two_conns_on_different_workers(count: usize) -> (Conn, Conn) {
+        let first = conn(0);
+        let other = (1..)
+            .map(conn)
+            .find(|c| shard(c, count) != shard(&first, count))
+            .unwrap();
+        (first, other)
     }
 
     #[test]

@@ -90,6 +90,16 @@ impl Hasher {
         Ok(Check::Invalid)
     }
 
+    /// Takes every hashing slot until the guard drops, so tests can hold logins mid-way.
+    #[cfg(test)]
+    pub(crate) async fn hold_all(&self) -> tokio::sync::OwnedSemaphorePermit {
+        let all = u32::try_from(self.permits.available_permits()).unwrap();
+        Arc::clone(&self.permits)
+            .acquire_many_owned(all)
+            .await
+            .unwrap()
+    }
+
     async fn blocking<T: Send + 'static>(
         &self,
         work: impl FnOnce() -> Result<T> + Send + 'static,
