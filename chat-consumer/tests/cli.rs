@@ -151,12 +151,13 @@ async fn run_consumes_until_sigterm_then_exits_0() {
     )
     .await
     .expect("the consumer never consumed the queue");
-    let pid = child.id().unwrap().to_string();
-    assert!(Command::new("kill")
-        .args(["-TERM", &pid])
+    // The shell's builtin `kill`: no `unsafe` libc call, no dependence on procps.
+    let pid = child.id().unwrap();
+    let killed = Command::new("sh")
+        .args(["-c", &format!("kill -TERM {pid}")])
         .status()
-        .unwrap()
-        .success());
+        .unwrap();
+    assert!(killed.success());
     let status = tokio::time::timeout(Duration::from_secs(20), child.wait())
         .await
         .expect("no exit after SIGTERM")
