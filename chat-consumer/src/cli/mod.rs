@@ -1,0 +1,189 @@
+//! Command-line arguments and what each command does.
+
+mod run;
+mod users;
+
+use std::time::Duration;
+
+use anyhow::Context as _;
+use chat_consumer::service::password::Hasher;
+use chat_consumer::{db, limits::Limits};
+use clap::{Args, Parser, Subcommand};
+use sea_orm::DatabaseConnection;
+
+/// The CONNMIX chat tutorial's backend: consumes the engine's chat queue and answers browsers.
+#[derive(Debug, Parser)]
+#[command(version)]
+pub(crate) struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    #[command(flatten)]
+    run: RunArgs,
+    #[command(flatten)]
+    database: DatabaseArgs,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Migrate, then consume and answer until Ctrl-C or SIGTERM (the default command).
+    Run(RunArgs),
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Manage users.
+    #[command(subcommand)]
+    Users(UsersCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum UsersCommand {
+    /// Add a user.
+    Add {
+        /// Login name (unique).
+        name: String,
+        /// E-mail address.
+        #[arg(long)]
+        email: String,
+        #[command(flatten)]
+        password: PasswordArgs,
+    },
+    /// List users (never their passwords).
+    List,
+    /// Set a user's password.
+    Passwd {
+        /// Login name.
+        name: String,
+        #[command(flatten)]
+        password: PasswordArgs,
+    },
+}
+
+#[derive(Args)]
+#[group(required = true, multiple = false)]
+struct PasswordArgs {
+    /// The password (visible to other local users in the process list; prefer --password-stdin).
+    #[arg(long)]
+    password: Option<String>,
+    /// Read the password from the first line of standard input.
+    #[arg(long)]
+    password_stdin: bool,
+}
+
+impl std::fmt::Debug for PasswordArgs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PasswordArgs")
+            .field("password", &self.password.as_ref().map(|_| "<redacted>"))
+            .field("password_stdin", &self.password_stdin)
+            .finish()
+    }
+}
+
+#[derive(Debug, Args)]
+struct DatabaseArgs {
+    /// Database URL: sqlite://..., mysql://... (MariaDB too) or postgres://...
+    #[arg(long, env = "DATABASE_URL", default_value = db::DEFAULT_URL, global = true)]
+    database_url: String,
+    /// Seconds to wait for the database server before giving up.
+    #[arg(long, default_value_t = 5, global = true)]
+    database_timeout_secs: u64,
+    /// argon2id memory cost of new password hashes, in KiB.
+    #[arg(long, default_value_t = 19 * 1024, global = true)]
+    argon2_memory_kib: u32,
+    /// argon2id passes of new password hashes.
+    #[arg(long, default_value_t = 2, global = true)]
+    argon2_iterations: u32,
+}
+
+#[derive(Debug, Clone, Args)]
+struct RunArgs {
+    /// The engine's center, host:port.
+    #[arg(long, env = "CONNMIX_HOST", default_value = "127.0.0.1:6787")]
+    host: String,
+    /// Seconds to wait at start for a first engine node before giving up.
+    #[arg(long, default_value_t = 10)]
+    engine_timeout_secs: u64,
+    /// The queue topic the engine script pushes chat frames onto.
+    #[arg(long, default_value = "chat")]
+    queue: String,
+    /// Longest chat message, in bytes.
+    #[arg(long, default_value_t = Limits::default().max_message_bytes)]
+    max_message_bytes: usize,
+    /// Messages one user may send per second, sustained.
+    #[arg(long, default_value_t = Limits::default().messages_per_second)]
+    messages_per_second: f64,
+    /// Messages one user may send in a burst.
+    #[arg(long, default_value_t = Limits::default().message_burst)]
+    message_burst: u32,
+    /// Password hashes computed at once [default: number of CPUs].
+    #[arg(long)]
+    hash_parallelism: Option<usize>,
+    /// Worker tasks; one connection's events always go to the same one, in order.
+    #[arg(long, default_value_t = Limits::default().workers)]
+    workers: usize,
+    /// Events waiting per worker before reading from the engine pauses.
+    #[arg(long, default_value_t = Limits::default().worker_queue)]
+    worker_queue: usize,
+    /// Seconds shutdown waits for events already received.
+    #[arg(long, default_value_t = Limits::default().drain_timeout.as_secs())]
+    drain_timeout_secs: u64,
+}
+
+impl RunArgs {
+    fn limits(&self) -> anyhow::Result<Limits> {
+        let defaults = Limits::default();
+        anyhow::ensure!(
+            self.messages_per_second.is_finite() && self.messages_per_second >= 0.0,
+            "--messages-per-second must be a non-negative number"
+        );
+        Ok(Limits {
+            max_message_bytes: self.max_message_bytes,
+            messages_per_second: self.messages_per_second,
+            message_burst: self.message_burst,
+            hash_parallelism: self.hash_parallelism.unwrap_or(defaults.hash_parallelism),
+            workers: self.workers,
+            worker_queue: self.worker_queue,
+            drain_timeout: Duration::from_secs(self.drain_timeout_secs),
+            ..defaults
+        })
+    }
+}
+
+/// Logs to standard error; `RUST_LOG` filters, `info` by default.
+pub(crate) fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+/// Runs the chosen command.
+pub(crate) async fn execute(cli: Cli) -> anyhow::Result<()> {
+    let Cli {
+        command,
+        run,
+        database,
+    } = cli;
+    match command.unwrap_or(Command::Run(run)) {
+        Command::Run(args) => run::run(&database, &args).await,
+        Command::Migrate => {
+            open(&database).await?;
+            println!("migrations applied");
+            Ok(())
+        }
+        Command::Users(command) => users::execute(&database, command).await,
+    }
+}
+
+/// Opens and migrates the database.
+async fn open(args: &DatabaseArgs) -> anyhow::Result<DatabaseConnection> {
+    let timeout = Duration::from_secs(args.database_timeout_secs);
+    let db = db::connect_with_timeout(&args.database_url, timeout).await?;
+    db::migrate(&db).await?;
+    Ok(db)
+}
+
+fn hasher(args: &DatabaseArgs, parallelism: usize) -> anyhow::Result<Hasher> {
+    Hasher::with_cost(args.argon2_memory_kib, args.argon2_iterations, parallelism)
+        .context("bad --argon2-memory-kib or --argon2-iterations")
+}

@@ -1,0 +1,61 @@
+//! `run`: migrate, connect to the engine, serve until a signal, drain.
+
+use anyhow::Context as _;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chat_consumer::serve::{serve, wait_for_engine, Stopped};
+use chat_consumer::Chat;
+use connmix_client::Client;
+use tokio_util::sync::CancellationToken;
+
+use super::{hasher, open, DatabaseArgs, RunArgs};
+
+pub(super) async fn run(database: &DatabaseArgs, args: &RunArgs) -> anyhow::Result<()> {
+    let limits = args.limits()?;
+    let db = open(database).await?;
+    let hasher = hasher(database, limits.hash_parallelism)?;
+    let client = Client::builder(args.host.clone())
+        .connect()
+        .await
+        .with_context(|| format!("cannot reach the engine at {}", args.host))?;
+    let wait = Duration::from_secs(args.engine_timeout_secs);
+    if let Err(err) = wait_for_engine(&client, wait).await {
+        client.shutdown(Duration::ZERO).await;
+        return Err(err).with_context(|| format!("cannot reach the engine at {}", args.host));
+    }
+    let chat = Arc::new(Chat::new(client, db, hasher, limits));
+    let cancel = CancellationToken::new();
+    tokio::spawn(cancel_on_signal(cancel.clone()));
+    match serve(chat, &args.queue, cancel).await? {
+        Stopped::Drained => tracing::info!("stopped"),
+        Stopped::DeadlinePassed => {
+            tracing::warn!("stopped before every received event was handled")
+        }
+    }
+    Ok(())
+}
+
+async fn cancel_on_signal(cancel: CancellationToken) {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = ctrl_c => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(err) => {
+                tracing::warn!(error = %err, "cannot watch SIGTERM; Ctrl-C only");
+                let _ = ctrl_c.await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+    tracing::info!("signal received");
+    cancel.cancel();
+}

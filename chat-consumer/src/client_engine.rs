@@ -1,0 +1,45 @@
+//! [`ChatEngine`] over the real engine client.
+
+use connmix_client::{Client, ConnRef};
+
+use crate::engine::{ChatEngine, Conn, EngineCallError, UID_KEY};
+
+fn conn_ref(conn: &Conn) -> ConnRef {
+    ConnRef {
+        node: conn.node.clone(),
+        client: conn.client,
+    }
+}
+
+impl ChatEngine for Client {
+    async fn set_uid(&self, conn: &Conn, uid: u64) -> Result<(), EngineCallError> {
+        self.set_context_value(&conn_ref(conn), UID_KEY, uid)
+            .await
+            .map_err(EngineCallError::new)
+    }
+
+    async fn subscribe(&self, conn: &Conn, channels: &[String]) -> Result<(), EngineCallError> {
+        Client::subscribe(self, &conn_ref(conn), channels)
+            .await
+            .map_err(EngineCallError::new)
+    }
+
+    async fn unsubscribe(&self, conn: &Conn, channels: &[String]) -> Result<(), EngineCallError> {
+        Client::unsubscribe(self, &conn_ref(conn), channels)
+            .await
+            .map_err(EngineCallError::new)
+    }
+
+    async fn send(&self, conn: &Conn, text: String) -> Result<(), EngineCallError> {
+        Client::send(self, conn.client, text)
+            .await
+            .map_err(EngineCallError::new)
+    }
+
+    async fn publish(&self, channel: &str, text: String) -> Result<u64, EngineCallError> {
+        Client::publish(self, channel, text)
+            .await
+            .map(|result| result.delivered)
+            .map_err(EngineCallError::new)
+    }
+}

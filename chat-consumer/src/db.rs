@@ -1,0 +1,138 @@
+//! Opening the database and bringing its schema up to date.
+
+use std::time::Duration;
+
+use sea_orm::{ConnectOptions, Database, DatabaseConnection};
+use sea_orm_migration::MigratorTrait;
+
+use crate::error::{Error, ErrorKind, Result};
+use crate::migration::Migrator;
+
+/// The database used when none is given: a file next to the process.
+pub const DEFAULT_URL: &str = "sqlite://chat.db?mode=rwc";
+
+/// Connects to `url` (`sqlite:`, `mysql:`/`mariadb:`, `postgres:`).
+///
+/// Statement logging is off: the statements carry password hashes as parameters.
+pub async fn connect(url: &str) -> Result<DatabaseConnection> {
+    connect_with_timeout(url, Duration::from_secs(5)).await
+}
+
+/// [`connect`], giving up on an unreachable server after `timeout`.
+pub async fn connect_with_timeout(url: &str, timeout: Duration) -> Result<DatabaseConnection> {
+    let normalised = normalise(url)?;
+    let mut options = ConnectOptions::new(normalised);
+    options
+        .connect_timeout(timeout)
+        .acquire_timeout(timeout)
+        .sqlx_logging(false);
+    Database::connect(options).await.map_err(|err| {
+        Error::new(
+            ErrorKind::Database,
+            format!("cannot open database {}", redact(url)),
+        )
+        .with_source(err)
+    })
+}
+
+/// Applies every pending migration.
+///
+/// Several consumers may start at once against a new database, and the migrator takes no
+/// lock: the losers of a race fail on the winner's table or row. Each retry sees the work
+/// already done, so a few attempts converge.
+pub async fn migrate(db: &DatabaseConnection) -> Result<()> {
+    const ATTEMPTS: u32 = 5;
+    let mut attempt = 1;
+    loop {
+        match Migrator::up(db, None).await {
+            Ok(()) => return Ok(()),
+            Err(err) if attempt < ATTEMPTS => {
+                tracing::debug!(error = %err, attempt, "migration raced another process; retrying");
+                tokio::time::sleep(Duration::from_millis(50) * attempt).await;
+                attempt += 1;
+            }
+            Err(err) => {
+                return Err(Error::new(ErrorKind::Database, "migration failed").with_source(err))
+            }
+        }
+    }
+}
+
+/// sqlx knows MariaDB as `mysql:`; the scheme is otherwise checked here so a typo gets a clear
+/// message instead of a driver error.
+fn normalise(url: &str) -> Result<String> {
+    let Some((scheme, rest)) = url.split_once(':') else {
+        return Err(bad_url(url));
+    };
+    let scheme = match scheme {
+        "sqlite" | "mysql" | "postgres" => scheme,
+        "mariadb" => "mysql",
+        "postgresql" => "postgres",
+        _ => return Err(bad_url(url)),
+    };
+    Ok(format!("{scheme}:{rest}"))
+}
+
+fn bad_url(url: &str) -> Error {
+    Error::new(
+        ErrorKind::InvalidInput,
+        format!(
+            "bad database URL {}: expected sqlite://, mysql://, mariadb:// or postgres://",
+            redact(url)
+        ),
+    )
+}
+
+/// The URL without its password, for messages.
+fn redact(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let Some((credentials, host)) = rest.split_once('@') else {
+        return url.to_owned();
+    };
+    match credentials.split_once(':') {
+        Some((user, _password)) => format!("{scheme}://{user}:***@{host}"),
+        None => format!("{scheme}://{credentials}@{host}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_are_removed_from_urls_in_messages() {
+        assert_eq!(
+            redact("mysql://root:s3cret@db:3306/test"),
+            "mysql://root:***@db:3306/test"
+        );
+        assert_eq!(redact("postgres://pg@db/test"), "postgres://pg@db/test");
+        assert_eq!(redact("sqlite::memory:"), "sqlite::memory:");
+    }
+
+    #[test]
+    fn unknown_schemes_are_refused_with_a_clear_kind() {
+        let err = normalise("oracle://x").unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidInput);
+        assert!(err.to_string().contains("oracle://x"));
+        assert_eq!(normalise("mariadb://h/db").unwrap(), "mysql://h/db");
+    }
+
+    #[tokio::test]
+    async fn migrations_apply_twice_without_error() {
+        let db = connect("sqlite::memory:").await.unwrap();
+        migrate(&db).await.unwrap();
+        migrate(&db).await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn an_unreachable_server_is_a_database_error() {
+        // Port 1 on loopback: nothing listens there, so the connection is refused at once.
+        let url = "postgres://nobody@127.0.0.1:1/none";
+        let err = connect_with_timeout(url, Duration::from_millis(200))
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Database);
+    }
+}

@@ -1,0 +1,182 @@
+//! From a queue event to a handler.
+
+use connmix_protocol::chat::{op, ChatRequest};
+use connmix_protocol::script::ScriptEvent;
+use serde_json::Value;
+use tracing::Instrument;
+
+use crate::chat::Chat;
+use crate::engine::{ChatEngine, Conn};
+use crate::handlers::{self, reply};
+
+impl<E: ChatEngine> Chat<E> {
+    /// Handles one value the engine script pushed for `conn`.
+    pub async fn handle_event(&self, conn: &Conn, data: Value) {
+        let span = tracing::info_span!("event", node = %conn.node, client_id = %conn.client, op = tracing::field::Empty);
+        self.route(conn, data).instrument(span).await;
+    }
+
+    async fn route(&self, conn: &Conn, data: Value) {
+        let event = match ScriptEvent::from_value(data) {
+            Ok(event) => event,
+            Err(err) => {
+                // The script, not the browser, produced this: nobody to answer.
+                tracing::warn!(error = %err, "undecodable queue value");
+                return;
+            }
+        };
+        match event {
+            ScriptEvent::Handshake { .. } => tracing::debug!("connection opened"),
+            ScriptEvent::Close { uid } => handlers::close::close(self, conn, uid).await,
+            ScriptEvent::Message { uid, frame, .. } => {
+                if frame.kind != "text" {
+                    tracing::debug!(kind = %frame.kind, "ignored non-text frame");
+                    return;
+                }
+                self.request(conn, uid, &frame.data).await;
+            }
+        }
+    }
+
+    async fn request(&self, conn: &Conn, uid: Option<u64>, frame: &str) {
+        let request = match ChatRequest::parse(frame) {
+            Ok(request) => request,
+            Err(err) => {
+                tracing::Span::current().record("op", err.op().unwrap_or(""));
+                tracing::debug!(error = %err, "bad request");
+                if err.op() == Some(op::AUTH) {
+                    // The script is waiting for `uid` after any auth frame, well-formed or not.
+                    return handlers::auth::refuse(self, conn, uid, err.reply()).await;
+                }
+                return reply(self, conn, err.reply()).await;
+            }
+        };
+        tracing::Span::current().record("op", request.op());
+        match &request {
+            ChatRequest::Auth { name, password } => {
+                handlers::auth::auth(self, conn, uid, name, password).await
+            }
+            ChatRequest::Subscribe { channels } => {
+                handlers::subscribe::subscribe(self, conn, uid, channels).await
+            }
+            ChatRequest::Unsubscribe { channels } => {
+                handlers::unsubscribe::unsubscribe(self, conn, uid, channels).await
+            }
+            ChatRequest::SendToRoom { room, text } => {
+                handlers::send_to_room::send_to_room(self, conn, uid, room, text).await
+            }
+            ChatRequest::SendToUser { user, text } => {
+                handlers::send_to_user::send_to_user(self, conn, uid, user, text).await
+            }
+            ChatRequest::SendBroadcast { text } => {
+                handlers::send_broadcast::send_broadcast(self, conn, uid, text).await
+            }
+            ChatRequest::Ping => handlers::ping::ping(self, conn).await,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use connmix_protocol::script::WsFrame;
+    use serde_json::json;
+
+    use super::*;
+    use crate::testing::{add_user, conn, online, test_chat, Call};
+
+    fn message(uid: Option<u64>, text: &str) -> Value {
+        ScriptEvent::Message {
+            uid,
+            frame: WsFrame::text(text),
+            headers: None,
+        }
+        .to_value()
+    }
+
+    #[tokio::test]
+    async fn tutorial_frames_without_event_field_are_handled() {
+        let chat = test_chat().await;
+        let frame =
+            json!({"frame":{"type":"text","data":"{\"op\":\"ping\"}","finish":true},"uid":null});
+        chat.handle_event(&conn(1), frame).await;
+        assert_eq!(
+            chat.engine().take(),
+            vec![Call::Send(conn(1), json!({"op":"pong"}))]
+        );
+    }
+
+    #[tokio::test]
+    async fn malformed_json_gets_the_tutorial_format_error() {
+        let chat = test_chat().await;
+        chat.handle_event(&conn(1), message(Some(1), "{not json"))
+            .await;
+        assert_eq!(
+            chat.engine().take(),
+            vec![Call::Send(conn(1), json!({"error":"Json format error"}))]
+        );
+    }
+
+    #[tokio::test]
+    async fn unknown_ops_and_bad_arguments_get_error_replies_and_change_nothing() {
+        let chat = test_chat().await;
+        let cases = [
+            (r#"{"op":"dance"}"#, "dance"),
+            (
+                r#"{"op":"sendtoroom","args":["room_1","a","b"]}"#,
+                "sendtoroom",
+            ),
+            (r#"{"op":"subscribe","args":[5]}"#, "subscribe"),
+        ];
+        for (frame, op) in cases {
+            chat.handle_event(&conn(1), message(Some(1), frame)).await;
+            let calls = chat.engine().take();
+            assert_eq!(calls.len(), 1, "{frame}: {calls:?}");
+            let Call::Send(_, reply) = &calls[0] else {
+                panic!("{frame}: expected only a reply, got {calls:?}");
+            };
+            assert_eq!(reply["op"], op, "{frame}");
+            assert!(reply["error"].is_string(), "{frame}");
+        }
+    }
+
+    #[tokio::test]
+    async fn auth_with_bad_arguments_still_releases_the_connection() {
+        let chat = test_chat().await;
+        chat.handle_event(&conn(1), message(None, r#"{"op":"auth","args":["user1"]}"#))
+            .await;
+        let calls = chat.engine().take();
+        assert_eq!(calls[0], Call::SetUid(conn(1), 0));
+        assert!(
+            matches!(&calls[1], Call::Send(_, reply) if reply["op"] == "auth" && reply["error"].is_string())
+        );
+    }
+
+    #[tokio::test]
+    async fn login_then_close_counts_the_connection_in_and_out() {
+        let chat = test_chat().await;
+        let uid = add_user(&chat, "user1", "123456").await;
+        chat.handle_event(
+            &conn(1),
+            message(None, r#"{"op":"auth","args":["user1","123456"]}"#),
+        )
+        .await;
+        assert_eq!(online(&chat, uid).await, 1);
+        chat.handle_event(&conn(1), json!({"event":"close","uid":uid}))
+            .await;
+        assert_eq!(online(&chat, uid).await, 0);
+    }
+
+    #[tokio::test]
+    async fn handshakes_binary_frames_and_garbage_values_are_ignored() {
+        let chat = test_chat().await;
+        chat.handle_event(&conn(1), json!({"event":"handshake","headers":{}}))
+            .await;
+        chat.handle_event(
+            &conn(1),
+            json!({"event":"message","uid":1,"frame":{"type":"binary","data":"AAA="}}),
+        )
+        .await;
+        chat.handle_event(&conn(1), json!(42)).await;
+        assert!(chat.engine().take().is_empty());
+    }
+}

@@ -1,0 +1,3 @@
+//! Database entities.
+
+pub mod user;

@@ -1,0 +1,30 @@
+//! `ping` -> `{"op":"pong"}`, for anyone, logged in or not.
+
+use connmix_protocol::chat::ChatReply;
+
+use super::reply;
+use crate::chat::Chat;
+use crate::engine::{ChatEngine, Conn};
+
+/// Answers a ping.
+pub async fn ping<E: ChatEngine>(chat: &Chat<E>, conn: &Conn) {
+    reply(chat, conn, ChatReply::pong()).await;
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::testing::{conn, test_chat, Call};
+
+    #[tokio::test]
+    async fn ping_is_answered_with_pong() {
+        let chat = test_chat().await;
+        ping(&chat, &conn(1)).await;
+        assert_eq!(
+            chat.engine().take(),
+            vec![Call::Send(conn(1), json!({"op":"pong"}))]
+        );
+    }
+}

@@ -1,0 +1,56 @@
+//! The CONNMIX chat tutorial's backend: consumes the engine's `chat` queue and answers browsers.
+//!
+//! ```
+//! use chat_consumer::service::{auth, password::Hasher, users};
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), chat_consumer::Error> {
+//! let db = chat_consumer::db::connect("sqlite::memory:").await?;
+//! chat_consumer::db::migrate(&db).await?;
+//!
+//! // What `chat-consumer users add` does, then what an `auth` frame checks.
+//! let hasher = Hasher::new(2);
+//! let hash = hasher.hash("123456").await?;
+//! users::create(&db, "user1", "user1@example.com", hash).await?;
+//! let user = auth::login(&db, &hasher, "user1", "123456").await?;
+//! assert_eq!(user.map(|u| u.name).as_deref(), Some("user1"));
+//! # Ok(()) }
+//! ```
+//!
+//! A running consumer wraps an engine (anything implementing [`ChatEngine`], such as
+//! `connmix_client::Client`) in a [`Chat`] and hands it to [`serve::serve`].
+//!
+//! # Layout
+//! - [`engine`]: the trait for what handlers need from the engine, and [`engine::Conn`].
+//! - [`handlers`]: one file per chat op; [`Chat::handle_event`] routes a queue event to them.
+//! - [`serve`]: the main loop over the engine client, with drain on shutdown.
+//! - [`workers`]: runs events concurrently across connections, in order within one.
+//! - [`service`]: users, passwords and logins over the database; [`entity`], [`migration`], [`db`].
+//! - [`channel`], [`rate`], [`limits`]: who may use which channel, and how often.
+
+#![deny(missing_docs)]
+#![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used))]
+
+pub mod channel;
+pub mod chat;
+mod client_engine;
+pub mod db;
+mod dispatch;
+pub mod engine;
+pub mod entity;
+pub mod error;
+pub mod handlers;
+pub mod limits;
+pub mod migration;
+pub mod names;
+pub mod rate;
+pub mod serve;
+pub mod service;
+#[cfg(test)]
+mod testing;
+pub mod workers;
+
+pub use chat::Chat;
+pub use engine::{ChatEngine, Conn};
+
+pub use error::{Error, ErrorKind, Result};

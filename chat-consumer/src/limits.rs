@@ -1,0 +1,44 @@
+//! The bounds the consumer enforces on browsers and on itself.
+
+use std::time::Duration;
+
+/// Limits on what one user may do and on how much work runs at once.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Limits {
+    /// Longest chat message, in bytes of UTF-8.
+    pub max_message_bytes: usize,
+    /// Longest room name after `room_`, in bytes.
+    pub max_room_name: usize,
+    /// Most channels one `subscribe`/`unsubscribe` may name.
+    pub max_channels_per_request: usize,
+    /// Messages a user may send per second, sustained (all devices together).
+    pub messages_per_second: f64,
+    /// Messages a user may send in a burst above the sustained rate.
+    pub message_burst: u32,
+    /// Password hashes computed at once; more logins wait their turn.
+    pub hash_parallelism: usize,
+    /// Tasks handling events; each connection's events stay on one of them, in order.
+    pub workers: usize,
+    /// Events waiting per worker before the consumer stops reading the engine.
+    pub worker_queue: usize,
+    /// How long shutdown waits for events already taken from the engine.
+    pub drain_timeout: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_message_bytes: 4096,
+            max_room_name: 64,
+            max_channels_per_request: 16,
+            messages_per_second: 5.0,
+            message_burst: 10,
+            hash_parallelism: std::thread::available_parallelism()
+                .map(usize::from)
+                .unwrap_or(2),
+            workers: 64,
+            worker_queue: 128,
+            drain_timeout: Duration::from_secs(10),
+        }
+    }
+}

@@ -1,0 +1,32 @@
+//! Schema migrations, applied by `chat-consumer migrate` and at the start of `run`.
+
+use sea_orm_migration::prelude::{async_trait, DeriveIden, MigrationTrait, MigratorTrait};
+
+mod m20260101_000001_create_users;
+mod m20260101_000002_users_online_timestamps;
+
+/// All migrations, in order.
+#[derive(Debug)]
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![
+            Box::new(m20260101_000001_create_users::Migration),
+            Box::new(m20260101_000002_users_online_timestamps::Migration),
+        ]
+    }
+}
+
+#[derive(DeriveIden)]
+pub(crate) enum Users {
+    Table,
+    Id,
+    Name,
+    Email,
+    Password,
+    Online,
+    CreatedAt,
+    UpdatedAt,
+}

@@ -1,0 +1,5 @@
+//! The service layer: stateless functions over a `&DatabaseConnection`.
+
+pub mod auth;
+pub mod password;
+pub mod users;

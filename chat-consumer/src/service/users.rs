@@ -1,0 +1,172 @@
+//! Queries and changes of the `users` table.
+
+use sea_orm::sea_query::Expr;
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, DatabaseConnection, EntityTrait, ExprTrait,
+    QueryFilter, QueryOrder, SqlErr,
+};
+
+use crate::entity::user;
+use crate::error::{Error, ErrorKind, Result};
+
+/// A user as `users list` shows it: everything but the password.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserSummary {
+    /// Id (the chat `uid`).
+    pub id: u64,
+    /// Login name.
+    pub name: String,
+    /// E-mail address.
+    pub email: String,
+    /// Authenticated connections right now.
+    pub online: u32,
+}
+
+impl From<user::Model> for UserSummary {
+    fn from(row: user::Model) -> Self {
+        Self {
+            id: u64::try_from(row.id).unwrap_or_default(),
+            name: row.name,
+            email: row.email,
+            online: u32::try_from(row.online).unwrap_or_default(),
+        }
+    }
+}
+
+/// Ids in the database are `int`; a uid beyond that range names no row.
+fn db_id(id: u64) -> Option<i32> {
+    i32::try_from(id).ok().filter(|id| *id > 0)
+}
+
+/// Inserts a user with an already hashed password.
+///
+/// Fails with [`ErrorKind::DuplicateName`] when the name is taken, decided by the unique index
+/// so two concurrent inserts cannot both succeed.
+pub async fn create(
+    db: &DatabaseConnection,
+    name: &str,
+    email: &str,
+    password_hash: String,
+) -> Result<user::Model> {
+    if name.trim().is_empty() {
+        return Err(Error::new(ErrorKind::InvalidInput, "user name is empty"));
+    }
+    let now = chrono::Utc::now();
+    let row = user::ActiveModel {
+        name: Set(name.to_owned()),
+        email: Set(email.to_owned()),
+        password: Set(password_hash),
+        online: Set(0),
+        created_at: Set(Some(now)),
+        updated_at: Set(Some(now)),
+        ..Default::default()
+    };
+    row.insert(db).await.map_err(|err| match err.sql_err() {
+        Some(SqlErr::UniqueConstraintViolation(_)) => Error::new(
+            ErrorKind::DuplicateName,
+            format!("a user named `{name}` already exists"),
+        ),
+        _ => Error::from(err),
+    })
+}
+
+/// The user with this name.
+pub async fn find_by_name(db: &DatabaseConnection, name: &str) -> Result<Option<user::Model>> {
+    Ok(user::Entity::find()
+        .filter(user::Column::Name.eq(name))
+        .one(db)
+        .await?)
+}
+
+/// The user with this id.
+pub async fn find_by_id(db: &DatabaseConnection, id: u64) -> Result<Option<user::Model>> {
+    let Some(id) = db_id(id) else {
+        return Ok(None);
+    };
+    Ok(user::Entity::find_by_id(id).one(db).await?)
+}
+
+/// Every user, by id, without passwords.
+pub async fn list(db: &DatabaseConnection) -> Result<Vec<UserSummary>> {
+    let rows = user::Entity::find()
+        .order_by_asc(user::Column::Id)
+        .all(db)
+        .await?;
+    Ok(rows.into_iter().map(UserSummary::from).collect())
+}
+
+/// Replaces a user's password hash; [`ErrorKind::UnknownUser`] when no such user.
+pub async fn set_password(
+    db: &DatabaseConnection,
+    name: &str,
+    password_hash: String,
+) -> Result<()> {
+    let result = user::Entity::update_many()
+        .col_expr(user::Column::Password, Expr::value(password_hash))
+        .col_expr(
+            user::Column::UpdatedAt,
+            Expr::value(Some(chrono::Utc::now())),
+        )
+        .filter(user::Column::Name.eq(name))
+        .exec(db)
+        .await?;
+    if result.rows_affected == 0 {
+        return Err(Error::new(
+            ErrorKind::UnknownUser,
+            format!("no user named `{name}`"),
+        ));
+    }
+    Ok(())
+}
+
+/// Replaces a plain-text password by its hash, unless the row changed meanwhile (another
+/// process upgraded it, or an operator set a new password); true when this call replaced it.
+pub async fn upgrade_plain_password(
+    db: &DatabaseConnection,
+    id: u64,
+    plain: &str,
+    password_hash: String,
+) -> Result<bool> {
+    let Some(id) = db_id(id) else {
+        return Ok(false);
+    };
+    let result = user::Entity::update_many()
+        .col_expr(user::Column::Password, Expr::value(password_hash))
+        .col_expr(
+            user::Column::UpdatedAt,
+            Expr::value(Some(chrono::Utc::now())),
+        )
+        .filter(user::Column::Id.eq(id))
+        .filter(user::Column::Password.eq(plain))
+        .exec(db)
+        .await?;
+    Ok(result.rows_affected == 1)
+}
+
+/// One more authenticated connection of `id`, counted by the database itself so concurrent
+/// logins on several consumers add up.
+pub async fn increment_online(db: &DatabaseConnection, id: u64) -> Result<()> {
+    let Some(id) = db_id(id) else {
+        return Ok(());
+    };
+    user::Entity::update_many()
+        .col_expr(user::Column::Online, Expr::col(user::Column::Online).add(1))
+        .filter(user::Column::Id.eq(id))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+/// One authenticated connection of `id` fewer; never below zero.
+pub async fn decrement_online(db: &DatabaseConnection, id: u64) -> Result<()> {
+    let Some(id) = db_id(id) else {
+        return Ok(());
+    };
+    user::Entity::update_many()
+        .col_expr(user::Column::Online, Expr::col(user::Column::Online).sub(1))
+        .filter(user::Column::Id.eq(id))
+        .filter(user::Column::Online.gt(0))
+        .exec(db)
+        .await?;
+    Ok(())
+}

@@ -1,0 +1,196 @@
+//! Events of different connections run concurrently; events of one connection run in order.
+//!
+//! Each connection is pinned to one of N worker tasks by a hash of its id, and each worker
+//! handles its events one after another. A full worker queue makes [`Workers::submit`] wait,
+//! which stops the consumer reading from the engine: backpressure instead of unbounded memory.
+
+use std::collections::hash_map::DefaultHasher;
+use std::hash::{Hash, Hasher};
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::FutureExt;
+use serde_json::Value;
+use tokio::sync::mpsc;
+use tokio_util::task::TaskTracker;
+
+use crate::chat::Chat;
+use crate::engine::{ChatEngine, Conn};
+
+struct Job {
+    conn: Conn,
+    data: Value,
+}
+
+/// The worker tasks and their queues.
+#[derive(Debug)]
+pub struct Workers {
+    queues: Vec<mpsc::Sender<Job>>,
+    tracker: TaskTracker,
+}
+
+impl std::fmt::Debug for Job {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Job").field("conn", &self.conn).finish()
+    }
+}
+
+impl Workers {
+    /// Starts `count` workers (at least one), each with room for `queue` waiting events.
+    pub fn spawn<E: ChatEngine>(chat: Arc<Chat<E>>, count: usize, queue: usize) -> Self {
+        let tracker = TaskTracker::new();
+        let queues = (0..count.max(1))
+            .map(|index| {
+                let (tx, rx) = mpsc::channel(queue.max(1));
+                tracker.spawn(work(Arc::clone(&chat), index, rx));
+                tx
+            })
+            .collect();
+        tracker.close();
+        Self { queues, tracker }
+    }
+
+    /// Queues an event on its connection's worker, waiting while that worker is full.
+    pub async fn submit(&self, conn: Conn, data: Value) {
+        let index = shard(&conn, self.queues.len());
+        if let Some(queue) = self.queues.get(index) {
+            if queue.send(Job { conn, data }).await.is_err() {
+                // Only after a worker panicked outside a handler, which `work` prevents.
+                tracing::error!(worker = index, "worker is gone; event dropped");
+            }
+        }
+    }
+
+    /// Lets every queued event finish; true if all did within `deadline`.
+    pub async fn drain(self, deadline: Duration) -> bool {
+        let Workers { queues, tracker } = self;
+        drop(queues);
+        tokio::time::timeout(deadline, tracker.wait()).await.is_ok()
+    }
+}
+
+fn shard(conn: &Conn, count: usize) -> usize {
+    let mut hasher = DefaultHasher::new();
+    conn.hash(&mut hasher);
+    // The modulo keeps the value below `count`, which is a usize.
+    usize::try_from(hasher.finish() % count as u64).unwrap_or(0)
+}
+
+async fn work<E: ChatEngine>(chat: Arc<Chat<E>>, index: usize, mut rx: mpsc::Receiver<Job>) {
+    while let Some(Job { conn, data }) = rx.recv().await {
+        // A bug in one handler must not take the connections of this worker down with it.
+        let handled = AssertUnwindSafe(chat.handle_event(&conn, data))
+            .catch_unwind()
+            .await;
+        if handled.is_err() {
+            tracing::error!(worker = index, node = %conn.node, client_id = %conn.client, "handler panicked; event dropped");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::testing::{add_user, conn, test_chat, Call};
+
+    fn ping() -> Value {
+        json!({"event":"message","uid":null,"frame":{"type":"text","data":"{\"op\":\"ping\"}"}})
+    }
+
+    fn bad(n: usize) -> Value {
+        let frame = format!("{{\"op\":\"nope{n}\"}}");
+        json!({"event":"message","uid":null,"frame":{"type":"text","data":frame}})
+    }
+
+    #[tokio::test]
+    async fn one_connections_events_are_handled_in_order() {
+        let chat = Arc::new(test_chat().await);
+        let workers = Workers::spawn(Arc::clone(&chat), 4, 2);
+        for n in 0..50 {
+            workers.submit(conn(7), bad(n)).await;
+        }
+        assert!(workers.drain(Duration::from_secs(10)).await);
+        let ops: Vec<String> = chat
+            .engine()
+            .take()
+            .into_iter()
+            .map(|call| match call {
+                Call::Send(_, reply) => reply["op"].as_str().unwrap().to_owned(),
+                other => panic!("unexpected {other:?}"),
+            })
+            .collect();
+        let expected: Vec<String> = (0..50).map(|n| format!("nope{n}")).collect();
+        assert_eq!(ops, expected);
+    }
+
+    #[tokio::test]
+    async fn every_connection_is_answered_and_drain_waits_for_all() {
+        let chat = Arc::new(test_chat().await);
+        let workers = Workers::spawn(Arc::clone(&chat), 3, 1);
+        for client in 0..40 {
+            workers.submit(conn(client), ping()).await;
+        }
+        assert!(workers.drain(Duration::from_secs(10)).await);
+        let mut answered: Vec<u64> = chat
+            .engine()
+            .take()
+            .into_iter()
+            .map(|call| match call {
+                Call::Send(conn, _) => conn.client.get(),
+                other => panic!("unexpected {other:?}"),
+            })
+            .collect();
+        answered.sort_unstable();
+        assert_eq!(answered, (0..40).collect::<Vec<_>>());
+    }
+
+    #[tokio::test]
+    async fn a_login_waiting_for_the_hasher_does_not_hold_up_other_connections() {
+        let chat = Arc::new(test_chat().await);
+        add_user(&chat, "user1", "123456").await;
+        let (slow, quick) = two_conns_on_different_workers(4);
+        let workers = Workers::spawn(Arc::clone(&chat), 4, 8);
+        let held = chat.hasher.hold_all().await;
+        let auth = json!({"event":"message","uid":null,
+            "frame":{"type":"text","data":"{\"op\":\"auth\",\"args\":[\"user1\",\"123456\"]}"}});
+        workers.submit(slow.clone(), auth).await;
+        workers.submit(quick.clone(), ping()).await;
+        chat.engine()
+            .wait_for(|call| matches!(call, Call::Send(c, _) if *c == quick))
+            .await;
+        assert!(
+            !chat
+                .engine()
+                .take()
+                .iter()
+                .any(|call| matches!(call, Call::SetUid(..))),
+            "the login cannot have finished while the hasher is held"
+        );
+        drop(held);
+        assert!(workers.drain(Duration::from_secs(10)).await);
+        assert!(chat
+            .engine()
+            .take()
+            .iter()
+            .any(|call| matches!(call, Call::SetUid(c, uid) if *c == slow && *uid > 0)));
+    }
+
+    fn two_conns_on_different_workers(count: usize) -> (Conn, Conn) {
+        let first = conn(0);
+        let other = (1..)
+            .map(conn)
+            .find(|c| shard(c, count) != shard(&first, count))
+            .unwrap();
+        (first, other)
+    }
+
+    #[test]
+    fn connections_spread_over_workers() {
+        let used: std::collections::HashSet<usize> =
+            (0..200).map(|client| shard(&conn(client), 8)).collect();
+        assert_eq!(used.len(), 8);
+    }
+}

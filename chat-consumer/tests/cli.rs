@@ -1,0 +1,168 @@
+//! The `chat-consumer` binary as an operator uses it.
+
+use std::path::PathBuf;
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use connmix_mock::{MockConfig, MockEngine};
+
+/// A fresh SQLite file URL in the temp directory, unique to this test.
+fn temp_db(name: &str) -> (String, PathBuf) {
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or_default();
+    let path = std::env::temp_dir().join(format!(
+        "chat-consumer-{name}-{}-{nanos}.db",
+        std::process::id()
+    ));
+    (format!("sqlite://{}?mode=rwc", path.display()), path)
+}
+
+fn cli(db: &str) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_chat-consumer"));
+    cmd.env_remove("CONNMIX_HOST")
+        .env("DATABASE_URL", db)
+        .env("RUST_LOG", "warn")
+        .args(["--argon2-memory-kib", "64", "--argon2-iterations", "1"]);
+    cmd
+}
+
+fn run(cmd: &mut Command) -> Output {
+    cmd.stdin(Stdio::null()).output().unwrap()
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+#[test]
+fn users_are_added_listed_and_given_new_passwords_without_showing_hashes() {
+    let (db, path) = temp_db("users");
+    let added = run(cli(&db).args([
+        "users",
+        "add",
+        "user1",
+        "--email",
+        "u1@example.com",
+        "--password",
+        "123456",
+    ]));
+    assert!(added.status.success(), "{}", text(&added.stderr));
+
+    let mut piped = cli(&db)
+        .args([
+            "users",
+            "add",
+            "user2",
+            "--email",
+            "u2@example.com",
+            "--password-stdin",
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write as _;
+    piped.stdin.take().unwrap().write_all(b"654321\n").unwrap();
+    assert!(piped.wait().unwrap().success());
+
+    let passwd = run(cli(&db).args(["users", "passwd", "user1", "--password", "abcdef"]));
+    assert!(passwd.status.success(), "{}", text(&passwd.stderr));
+
+    let list = run(cli(&db).args(["users", "list"]));
+    let out = text(&list.stdout);
+    assert!(list.status.success());
+    assert!(
+        out.contains("user1") && out.contains("u2@example.com"),
+        "{out}"
+    );
+    assert!(!out.contains("$argon2") && !out.contains("123456"), "{out}");
+    let _ = std::fs::remove_file(path);
+}
+
+#[test]
+fn a_duplicate_name_is_one_line_error_and_changes_nothing() {
+    let (db, path) = temp_db("dup");
+    let add = |email: &str| {
+        run(cli(&db).args(["users", "add", "user1", "--email", email, "--password", "x"]))
+    };
+    assert!(add("first@example.com").status.success());
+    let again = add("second@example.com");
+    assert_eq!(again.status.code(), Some(1));
+    let err = text(&again.stderr);
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(err.contains("already exists"), "{err}");
+    let list = text(&run(cli(&db).args(["users", "list"])).stdout);
+    assert!(list.contains("first@example.com") && !list.contains("second@example.com"));
+    let _ = std::fs::remove_file(path);
+}
+
+#[test]
+fn bad_or_unreachable_databases_fail_with_exit_code_1() {
+    for (url, expected) in [
+        ("oracle://db/x", "bad database URL"),
+        ("postgres://nobody:pw@127.0.0.1:1/x", "cannot open database"),
+    ] {
+        let out = run(cli(url).args(["migrate", "--database-timeout-secs", "1"]));
+        assert_eq!(out.status.code(), Some(1), "{url}");
+        let err = text(&out.stderr);
+        assert!(err.contains(expected), "{url}: {err}");
+        assert!(!err.contains(":pw@"), "password leaked: {err}");
+    }
+}
+
+#[test]
+fn an_unreachable_engine_fails_with_exit_code_1() {
+    let (db, path) = temp_db("noengine");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let host = format!("127.0.0.1:{port}");
+    let out = run(cli(&db).args(["run", "--host", &host, "--engine-timeout-secs", "1"]));
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("cannot reach the engine"),
+        "{}",
+        text(&out.stderr)
+    );
+    let _ = std::fs::remove_file(path);
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn run_consumes_until_sigterm_then_exits_0() {
+    let engine = MockEngine::start(MockConfig::ephemeral()).await.unwrap();
+    let (db, path) = temp_db("run");
+    // Default subcommand: no `run` on the command line.
+    let mut child = tokio::process::Command::from(cli(&db))
+        .args(["--host", &engine.center_host(), "--drain-timeout-secs", "2"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    tokio::time::timeout(
+        Duration::from_secs(20),
+        engine.wait_for_consumers("chat", 1),
+    )
+    .await
+    .expect("the consumer never consumed the queue");
+    // The shell's builtin `kill`: no `unsafe` libc call, no dependence on procps.
+    let pid = child.id().unwrap();
+    let killed = Command::new("sh")
+        .args(["-c", &format!("kill -TERM {pid}")])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let status = tokio::time::timeout(Duration::from_secs(20), child.wait())
+        .await
+        .expect("no exit after SIGTERM")
+        .unwrap();
+    assert_eq!(status.code(), Some(0));
+    engine.shutdown().await;
+    let _ = std::fs::remove_file(path);
+}

@@ -1,0 +1,200 @@
+//! The service layer on every supported database: SQLite always; MariaDB and PostgreSQL when
+//! `CONNMIX_TEST_MYSQL_URL` / `CONNMIX_TEST_POSTGRES_URL` name a server. Tests sharing a real
+//! database use user names unique to the run, so parallel runs do not collide.
+
+use std::io::Write as _;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use chat_consumer::service::auth::login;
+use chat_consumer::service::password::Hasher;
+use chat_consumer::service::users;
+use chat_consumer::{db, ErrorKind};
+use sea_orm::{ConnectionTrait, DatabaseConnection};
+
+/// The server's URL from `var`, or `None` after saying why the test is skipped. With
+/// `CONNMIX_REQUIRE_SERVICES=1` a missing URL fails the test instead.
+fn server_url(var: &str) -> Option<String> {
+    match std::env::var(var) {
+        Ok(url) if !url.is_empty() => Some(url),
+        _ => {
+            let required = std::env::var("CONNMIX_REQUIRE_SERVICES").is_ok_and(|v| v == "1");
+            assert!(!required, "{var} not set but CONNMIX_REQUIRE_SERVICES=1");
+            // Straight to the process's stderr: the test harness would swallow `println!`.
+            let _ = writeln!(std::io::stderr(), "skipped: {var} not set");
+            None
+        }
+    }
+}
+
+fn unique(prefix: &str) -> String {
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or_default();
+    format!("{prefix}_{}_{nanos}", std::process::id())
+}
+
+fn hasher() -> Hasher {
+    Hasher::with_cost(64, 1, 2).unwrap()
+}
+
+async fn open(url: &str) -> DatabaseConnection {
+    let db = db::connect(url).await.unwrap();
+    db::migrate(&db).await.unwrap();
+    db
+}
+
+/// Everything the consumer and the CLI do with users, on one database.
+async fn exercise(db: &DatabaseConnection) {
+    let hasher = hasher();
+    let name = unique("alice");
+
+    // Adding, and refusing a second user of the same name.
+    let hash = hasher.hash("123456").await.unwrap();
+    let alice = users::create(db, &name, "a@example.com", hash)
+        .await
+        .unwrap();
+    let err = users::create(db, &name, "b@example.com", "x".into())
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::DuplicateName);
+    let listed = users::list(db).await.unwrap();
+    assert!(listed.iter().any(|u| u.name == name && u.online == 0));
+
+    // Logging in.
+    let id = u64::try_from(alice.id).unwrap();
+    let ok = login(db, &hasher, &name, "123456").await.unwrap().unwrap();
+    assert_eq!(ok.id, id);
+    assert!(login(db, &hasher, &name, "wrong").await.unwrap().is_none());
+    assert!(login(db, &hasher, &unique("nobody"), "123456")
+        .await
+        .unwrap()
+        .is_none());
+
+    // A tutorial row with a plain-text password is upgraded on its first login.
+    let legacy = unique("legacy");
+    users::create(db, &legacy, "l@example.com", "secret".into())
+        .await
+        .unwrap();
+    assert!(login(db, &hasher, &legacy, "secret")
+        .await
+        .unwrap()
+        .is_some());
+    let stored = users::find_by_name(db, &legacy).await.unwrap().unwrap();
+    assert!(stored.password.starts_with("$argon2id$"));
+    assert!(login(db, &hasher, &legacy, "secret")
+        .await
+        .unwrap()
+        .is_some());
+
+    // Online counting is atomic and never negative.
+    users::increment_online(db, id).await.unwrap();
+    users::increment_online(db, id).await.unwrap();
+    users::decrement_online(db, id).await.unwrap();
+    let online = users::find_by_id(db, id).await.unwrap().unwrap().online;
+    assert_eq!(online, 1);
+    users::decrement_online(db, id).await.unwrap();
+    users::decrement_online(db, id).await.unwrap();
+    let online = users::find_by_id(db, id).await.unwrap().unwrap().online;
+    assert_eq!(online, 0);
+
+    // Many connections logging in at once all count: the database adds, not the consumer.
+    let tasks: Vec<_> = (0..20)
+        .map(|_| {
+            let db = db.clone();
+            tokio::spawn(async move { users::increment_online(&db, id).await })
+        })
+        .collect();
+    for task in tasks {
+        task.await.unwrap().unwrap();
+    }
+    let online = users::find_by_id(db, id).await.unwrap().unwrap().online;
+    assert_eq!(online, 20);
+
+    // Changing a password.
+    let new_hash = hasher.hash("654321").await.unwrap();
+    users::set_password(db, &name, new_hash).await.unwrap();
+    assert!(login(db, &hasher, &name, "654321").await.unwrap().is_some());
+    assert!(login(db, &hasher, &name, "123456").await.unwrap().is_none());
+    let err = users::set_password(db, &unique("ghost"), "x".into())
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::UnknownUser);
+}
+
+#[tokio::test]
+async fn sqlite_supports_every_user_operation() {
+    exercise(&open("sqlite::memory:").await).await;
+}
+
+#[tokio::test]
+async fn mariadb_supports_every_user_operation() {
+    let Some(url) = server_url("CONNMIX_TEST_MYSQL_URL") else {
+        return;
+    };
+    exercise(&open(&url).await).await;
+}
+
+#[tokio::test]
+async fn postgres_supports_every_user_operation() {
+    let Some(url) = server_url("CONNMIX_TEST_POSTGRES_URL") else {
+        return;
+    };
+    exercise(&open(&url).await).await;
+}
+
+#[tokio::test]
+async fn a_table_loaded_from_the_tutorials_sql_is_migrated_and_its_users_log_in() {
+    let db = db::connect("sqlite::memory:").await.unwrap();
+    // The tutorial's users.sql, in SQLite's dialect, with one of its plain-text rows.
+    db.execute_unprepared(
+        "CREATE TABLE users (id INTEGER PRIMARY KEY AUTOINCREMENT, name VARCHAR(255) NOT NULL, \
+         email VARCHAR(255) NOT NULL, password VARCHAR(255) NOT NULL); \
+         CREATE UNIQUE INDEX idx_n ON users (name); \
+         INSERT INTO users (name, email, password) VALUES ('user1', 'u1@example.com', '123456');",
+    )
+    .await
+    .unwrap();
+    db::migrate(&db).await.unwrap();
+    let user = login(&db, &hasher(), "user1", "123456")
+        .await
+        .unwrap()
+        .unwrap();
+    users::increment_online(&db, user.id).await.unwrap();
+    let row = users::find_by_id(&db, user.id).await.unwrap().unwrap();
+    assert_eq!(row.online, 1);
+    assert!(row.password.starts_with("$argon2id$"));
+}
+
+#[tokio::test]
+async fn consumers_starting_together_on_a_new_postgres_schema_all_migrate() {
+    let Some(url) = server_url("CONNMIX_TEST_POSTGRES_URL") else {
+        return;
+    };
+    // A schema of its own makes the database "new" without touching other tests' tables.
+    let schema = unique("fresh");
+    let admin = db::connect(&url).await.unwrap();
+    admin
+        .execute_unprepared(&format!("CREATE SCHEMA {schema}"))
+        .await
+        .unwrap();
+    let separator = if url.contains('?') { '&' } else { '?' };
+    let scoped = format!("{url}{separator}options=-c%20search_path%3D{schema}");
+    let tasks: Vec<_> = (0..4)
+        .map(|_| {
+            let scoped = scoped.clone();
+            tokio::spawn(async move {
+                let db = db::connect(&scoped).await?;
+                db::migrate(&db).await
+            })
+        })
+        .collect();
+    let results: Vec<_> = futures_util::future::join_all(tasks).await;
+    admin
+        .execute_unprepared(&format!("DROP SCHEMA {schema} CASCADE"))
+        .await
+        .unwrap();
+    for result in results {
+        result.unwrap().unwrap();
+    }
+}

@@ -1,0 +1,48 @@
+//! Shutdown loses nothing the consumer has taken: the engine's memory queue is at-most-once, so
+//! an event received and then dropped would be gone for good.
+
+mod common;
+
+use chat_consumer::serve::Stopped;
+use common::{start, WAIT};
+use serde_json::json;
+
+// Fails today, and not in this crate: connmix-client's `unpop` forgets the subscription at
+// once (session.rs `drop_subscriptions`), so events the engine sent before it processed the
+// unpop arrive to "a topic not consumed" and are dropped (80 of 400 here). The fix belongs in
+// the client: keep delivering until the unpop reply. Run with `--ignored` to check it.
+#[tokio::test]
+#[ignore = "connmix-client drops events that arrive between unpop and its reply"]
+async fn every_event_received_before_shutdown_is_answered() -> anyhow::Result<()> {
+    let setup = start(1, &[]).await?;
+    let node = setup.engine.nodes()[0].id.clone();
+    let producer = setup.engine.producer(&node).expect("node 0 exists");
+    let clients: Vec<_> = (0..40).map(|_| producer.register_client(None)).collect();
+    let mut first = producer
+        .receiver(clients[0])
+        .expect("client 0 is registered");
+    let ping =
+        json!({"event":"message","uid":null,"frame":{"type":"text","data":"{\"op\":\"ping\"}"}});
+    for round in 0..10 {
+        for client in &clients {
+            assert!(
+                producer.push_wait("chat", *client, ping.clone()).await,
+                "round {round}"
+            );
+        }
+    }
+    // Once one answer arrived the consumer is mid-stream; stop it there.
+    tokio::time::timeout(WAIT, first.recv()).await?;
+    setup.cancel.cancel();
+    let stopped = tokio::time::timeout(WAIT, setup.served).await???;
+    assert_eq!(stopped, Stopped::Drained);
+
+    let counters = setup.engine.counters();
+    assert!(counters.delivered > 0);
+    assert_eq!(
+        counters.sent, counters.delivered,
+        "every ping handed to the consumer gets its pong: {counters:?}"
+    );
+    setup.engine.shutdown().await;
+    Ok(())
+}

@@ -1,0 +1,125 @@
+//! The tutorial's two-browser walkthrough, end to end: mock engine with two nodes, the real
+//! engine client, this consumer, browsers over WebSockets.
+
+mod common;
+
+use std::time::Duration;
+
+use chat_consumer::serve::{wait_for_engine, Stopped};
+use chat_consumer::service::users;
+use chat_consumer::ErrorKind;
+use common::{start, WAIT};
+use connmix_client::Client;
+use connmix_mock::browser::Browser;
+use connmix_protocol::chat::ChatRequest;
+use serde_json::{json, Value};
+
+async fn request(browser: &mut Browser, request: ChatRequest) -> anyhow::Result<Value> {
+    browser.send_request(&request).await?;
+    Ok(browser.recv_json().await?)
+}
+
+fn strings(items: &[&str]) -> Vec<String> {
+    items.iter().map(|s| s.to_string()).collect()
+}
+
+#[tokio::test]
+async fn two_browsers_on_two_nodes_chat_in_a_room() -> anyhow::Result<()> {
+    let setup = start(2, &[("user1", "123456"), ("user2", "123456")]).await?;
+    let nodes = setup.engine.nodes();
+    let mut one = Browser::connect(nodes[0].chat_addr).await?;
+    let mut two = Browser::connect(nodes[1].chat_addr).await?;
+
+    for (browser, name) in [(&mut one, "user1"), (&mut two, "user2")] {
+        let login = ChatRequest::Auth {
+            name: name.into(),
+            password: "123456".into(),
+        };
+        assert_eq!(
+            request(browser, login).await?,
+            json!({"op":"auth","success":true})
+        );
+        let join = ChatRequest::Subscribe {
+            channels: strings(&["room_101"]),
+        };
+        assert_eq!(
+            request(browser, join).await?,
+            json!({"op":"subscribe","success":true})
+        );
+    }
+
+    one.send_request(&ChatRequest::SendToRoom {
+        room: "room_101".into(),
+        text: "hello,world!".into(),
+    })
+    .await?;
+    // The delivery and the acknowledgement travel different routes; either may come first.
+    let mut got = [one.recv_json().await?, one.recv_json().await?];
+    got.sort_by_key(|v| v.get("op").is_some());
+    let delivered_to_two = two.recv_json().await?;
+    for delivery in [&got[0], &delivered_to_two] {
+        assert_eq!(delivery["event"], "subscribe");
+        assert_eq!(delivery["channel"], "room_101");
+        assert_eq!(delivery["data"], "uid:1,message:hello,world!");
+        assert_eq!(delivery["from"], "user1");
+    }
+    assert_eq!(got[1], json!({"op":"sendtoroom","success":true}));
+
+    let user1 = users::find_by_name(setup.chat.db(), "user1")
+        .await?
+        .unwrap();
+    assert_eq!(user1.online, 1);
+
+    setup.cancel.cancel();
+    let stopped = tokio::time::timeout(WAIT, setup.served).await???;
+    assert_eq!(stopped, Stopped::Drained);
+    setup.engine.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_failed_login_does_not_freeze_the_connection() -> anyhow::Result<()> {
+    let setup = start(1, &[("user1", "123456")]).await?;
+    let mut browser = Browser::connect(setup.engine.nodes()[0].chat_addr).await?;
+    let wrong = ChatRequest::Auth {
+        name: "user1".into(),
+        password: "wrong".into(),
+    };
+    assert_eq!(
+        request(&mut browser, wrong).await?,
+        json!({"op":"auth","error":"Invalid name or password"})
+    );
+    // The script held this frame until `uid` was set; an answer proves it was released.
+    assert_eq!(
+        request(&mut browser, ChatRequest::Ping).await?,
+        json!({"op":"pong"})
+    );
+    let join = ChatRequest::Subscribe {
+        channels: strings(&["room_101"]),
+    };
+    assert_eq!(
+        request(&mut browser, join).await?,
+        json!({"op":"subscribe","error":"No access"})
+    );
+    setup.cancel.cancel();
+    tokio::time::timeout(WAIT, setup.served).await???;
+    setup.engine.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test]
+async fn an_unreachable_engine_is_reported() -> anyhow::Result<()> {
+    // Bind then drop a listener: its port is free and nothing answers there.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port();
+    let client = Client::builder(format!("127.0.0.1:{port}"))
+        .connect()
+        .await?;
+    let err = wait_for_engine(&client, Duration::from_millis(300))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Engine);
+    client.shutdown(Duration::ZERO).await;
+    Ok(())
+}
