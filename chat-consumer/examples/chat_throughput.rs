@@ -1,6 +1,6 @@
 //! Chat messages per second through the consumer, on the in-process mock engine.
 //!
-//! Run with `cargo run --release -p chat-consumer --example throughput -- [messages] [connections] [workers]`.
+//! Run with `cargo run --release -p chat-consumer --example chat_throughput -- [messages] [connections] [workers]`.
 //!
 //! Logged-in virtual connections on two nodes each send `sendtoroom` frames; the consumer
 //! publishes every one and acknowledges it. Measured from the first push until the engine has

@@ -1,6 +1,6 @@
 //! Measures how fast one node moves queued messages to a consumer and sends back to clients.
 //!
-//! Run with `cargo run --release -p connmix-mock --example throughput -- 200000`.
+//! Run with `cargo run --release -p connmix-mock --example engine_throughput -- 200000`.
 
 use std::time::Instant;
 
