@@ -7,12 +7,7 @@ use chat_consumer::serve::Stopped;
 use common::{start, WAIT};
 use serde_json::json;
 
-// Fails today, and not in this crate: connmix-client's `unpop` forgets the subscription at
-// once (session.rs `drop_subscriptions`), so events the engine sent before it processed the
-// unpop arrive to "a topic not consumed" and are dropped (80 of 400 here). The fix belongs in
-// the client: keep delivering until the unpop reply. Run with `--ignored` to check it.
 #[tokio::test]
-#[ignore = "connmix-client drops events that arrive between unpop and its reply"]
 async fn every_event_received_before_shutdown_is_answered() -> anyhow::Result<()> {
     let setup = start(1, &[]).await?;
     let node = setup.engine.nodes()[0].id.clone();

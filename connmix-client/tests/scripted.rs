@@ -161,3 +161,41 @@ async fn topics_are_consumed_again_on_every_new_connection() {
     );
     client.shutdown(Duration::from_millis(100)).await;
 }
+
+#[tokio::test]
+async fn messages_sent_before_the_unpop_reply_still_reach_the_stream() {
+    let (center, mut peers) = fake_engine().await;
+    let client = fast(center).connect().await.unwrap();
+    let mut peer = within("the connection", peers.recv()).await.unwrap();
+    let consume = client.consume(&["chat"]);
+    let engine_side = async {
+        let request = peer.request().await;
+        peer.send(Reply::ok(request.id, CallResult::ok()).encode(Dialect::Current))
+            .await;
+        peer
+    };
+    let (stream, mut peer) = tokio::join!(consume, engine_side);
+    let mut stream = stream.unwrap();
+    let unpop = client.unpop();
+    let engine_side = async {
+        let request = peer.request().await;
+        assert!(matches!(request.call, connmix_client::Call::QueueUnpop));
+        // The engine had already handed these out when the unpop reached it: they are in
+        // flight, and nowhere else any more.
+        for k in 0..3u64 {
+            let event = json!({"e": "queue.pop", "p": {"n": "n1", "c": (k + 1).to_string(), "t": "chat", "d": k}, "id": null});
+            peer.send(event.to_string()).await;
+        }
+        peer.send(Reply::ok(request.id, CallResult::ok()).encode(Dialect::Current))
+            .await;
+        peer
+    };
+    let (unpopped, _peer) = tokio::join!(unpop, engine_side);
+    unpopped.unwrap();
+    let mut got = Vec::new();
+    while let Some(event) = within("the stream to end", stream.recv()).await {
+        got.push(event.data);
+    }
+    assert_eq!(got, [json!(0), json!(1), json!(2)]);
+    client.shutdown(Duration::from_millis(100)).await;
+}

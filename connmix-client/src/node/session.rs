@@ -35,9 +35,13 @@ pub(super) struct Session<'a> {
     task: &'a mut NodeTask,
     ws: Ws,
     pending: Pending,
-    /// Queue messages the application has no room for yet, in arrival order, with the index
-    /// of their subscription.
-    overflow: VecDeque<(usize, QueueEvent)>,
+    /// Queue messages the application has no room for yet, in arrival order, with the stream
+    /// each goes to (kept here, so that an unpop cannot drop them).
+    overflow: VecDeque<(mpsc::Sender<QueueEvent>, QueueEvent)>,
+    /// The id of a `queue.unpop` not yet answered. Messages the engine sent before it took the
+    /// unpop still arrive until its reply, and must reach the application: the engine has
+    /// already forgotten them.
+    unpop: Option<u64>,
     /// When a ping was sent and nothing has arrived since: the moment to give up.
     pong_deadline: Option<Instant>,
     warned_dropped_stream: bool,
@@ -50,6 +54,7 @@ impl<'a> Session<'a> {
             ws,
             pending: Pending::default(),
             overflow: VecDeque::new(),
+            unpop: None,
             pong_deadline: None,
             warned_dropped_stream: false,
         }
@@ -65,6 +70,10 @@ impl<'a> Session<'a> {
             SessionEnd::Stopped | SessionEnd::Shutdown(_) => ClientError::closed(),
         };
         self.pending.fail_all(&error);
+        if self.unpop.take().is_some() {
+            // The connection is gone, and the consumption with it: do not consume again.
+            self.drop_subscriptions();
+        }
         if !matches!(end, SessionEnd::Lost(_)) {
             // Best effort: the peer may already be gone.
             let _ = self.ws.close(None).await;
@@ -88,11 +97,7 @@ impl<'a> Session<'a> {
                 // Unread frames are not the peer's silence.
                 self.pong_deadline = None;
             }
-            let front = self
-                .overflow
-                .front()
-                .and_then(|(i, _)| self.task.subs.get(*i))
-                .map(|sub| sub.sink.clone());
+            let front = self.overflow.front().map(|(sink, _)| sink.clone());
             let pong_deadline = self.pong_deadline;
             tokio::select! {
                 _ = self.task.stop.cancelled() => return Ok(SessionEnd::Stopped),
@@ -172,8 +177,8 @@ impl<'a> Session<'a> {
                 self.write(id, Call::QueuePop { topics }).await?;
             }
             Command::Unpop { reply } => {
-                self.drop_subscriptions();
                 let id = self.pending.insert(Waiter::Done(reply));
+                self.unpop = Some(id);
                 self.write(id, Call::QueueUnpop).await?;
             }
             Command::Shutdown { deadline, done } => return Ok(Some((deadline, done))),
@@ -187,8 +192,8 @@ impl<'a> Session<'a> {
         (deadline, done): (Instant, oneshot::Sender<()>),
     ) -> Result<SessionEnd, DisconnectReason> {
         if !self.task.subs.is_empty() {
-            self.drop_subscriptions();
             let id = self.pending.insert(Waiter::Internal("queue.unpop"));
+            self.unpop = Some(id);
             self.write(id, Call::QueueUnpop).await?;
         }
         self.flush().await?;
@@ -207,10 +212,10 @@ impl<'a> Session<'a> {
         Ok(SessionEnd::Shutdown(done))
     }
 
+    /// Forgets the consumed topics: their streams end once the messages already received
+    /// for them (in `overflow`) have been handed over.
     fn drop_subscriptions(&mut self) {
         self.task.subs.clear();
-        // Their streams end; messages not yet taken are dropped with them.
-        self.overflow.clear();
     }
 
     async fn write(&mut self, id: u64, call: Call) -> Result<(), DisconnectReason> {
@@ -241,6 +246,11 @@ impl<'a> Session<'a> {
                 Some(id) => {
                     if !self.pending.resolve(id, reply.outcome, &self.task.id) {
                         debug!(id, "reply to no pending request (caller gave up?)");
+                    }
+                    if self.unpop == Some(id) {
+                        // Nothing more comes for these topics.
+                        self.unpop = None;
+                        self.drop_subscriptions();
                     }
                 }
                 None => warn!("reply without an id cannot be matched"),
@@ -276,13 +286,16 @@ impl<'a> Session<'a> {
             topic: message.topic,
             data: message.data,
         };
+        let sink = &self.task.subs[index].sink;
         if !self.overflow.is_empty() {
-            self.overflow.push_back((index, event));
+            self.overflow.push_back((sink.clone(), event));
             return;
         }
-        match self.task.subs[index].sink.try_send(event) {
+        match sink.try_send(event) {
             Ok(()) => {}
-            Err(mpsc::error::TrySendError::Full(event)) => self.overflow.push_back((index, event)),
+            Err(mpsc::error::TrySendError::Full(event)) => {
+                self.overflow.push_back((sink.clone(), event))
+            }
             Err(mpsc::error::TrySendError::Closed(_)) => self.stream_dropped(),
         }
     }
