@@ -9,6 +9,7 @@ use axum::http::HeaderMap;
 use axum::response::Html;
 use axum::response::Response;
 use axum::routing::{get, post};
+use axum::serve::ListenerExt as _;
 use axum::Router;
 use connmix_protocol::center::websocket_path;
 use connmix_protocol::http::{publish_path, send_path};
@@ -42,6 +43,13 @@ pub(crate) fn serve(
     stop: CancellationToken,
 ) {
     tracker.spawn(async move {
+        // Nagle off, as the real engine does: small frames would otherwise wait up to 40 ms
+        // for the peer's delayed ACK, which stalls request/reply traffic at low concurrency.
+        let listener = listener.tap_io(|tcp| {
+            if let Err(err) = tcp.set_nodelay(true) {
+                tracing::debug!(error = %err, "cannot disable Nagle's algorithm");
+            }
+        });
         let server = axum::serve(listener, router).with_graceful_shutdown(stop.cancelled_owned());
         if let Err(err) = server.await {
             tracing::warn!(error = %err, "listener failed");
