@@ -35,9 +35,13 @@ async fn two_browsers_on_two_nodes_chat_in_a_room() -> anyhow::Result<()> {
             name: name.into(),
             password: "123456".into(),
         };
-        assert_eq!(
-            request(browser, login).await?,
-            json!({"op":"auth","success":true})
+        let welcome = request(browser, login).await?;
+        assert_eq!(welcome["op"], "auth");
+        assert_eq!(welcome["success"], true);
+        assert_eq!(welcome["name"], name, "the reply says who logged in");
+        assert!(
+            welcome["uid"].as_u64().is_some_and(|uid| uid > 0),
+            "{welcome}"
         );
         let join = ChatRequest::Subscribe {
             channels: strings(&["room_101"]),

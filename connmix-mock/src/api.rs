@@ -11,6 +11,7 @@ use connmix_protocol::{
 };
 use futures_util::{SinkExt, StreamExt};
 use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::cluster::ConsumerGuard;
@@ -41,8 +42,8 @@ enum End {
 struct ApiConnection {
     state: NodeState,
     out: mpsc::Sender<Message>,
-    /// Topics this connection consumes, each with the token stopping its pump.
-    topics: HashMap<String, CancellationToken>,
+    /// Topics this connection consumes, each with the token stopping its pump and the pump.
+    topics: HashMap<String, (CancellationToken, JoinHandle<()>)>,
     done: CancellationToken,
 }
 
@@ -90,7 +91,7 @@ pub(crate) async fn serve(state: NodeState, socket: WebSocket) {
         };
         match message {
             Message::Text(text) => {
-                let reply = Message::Text(conn.handle(text.as_str()).into());
+                let reply = Message::Text(conn.handle(text.as_str()).await.into());
                 // A consumer that does not read its replies must not hold up a kill.
                 let sent = tokio::select! {
                     _ = token.cancelled() => break End::Dropped,
@@ -150,7 +151,7 @@ async fn write(
 
 impl ApiConnection {
     /// Answers one text frame.
-    fn handle(&mut self, text: &str) -> String {
+    async fn handle(&mut self, text: &str) -> String {
         let dialect = self.state.cluster.config.dialect;
         if text.trim() == PING_TEXT {
             return PONG_TEXT.to_owned();
@@ -165,20 +166,15 @@ impl ApiConnection {
             Err(err) => return invalid(id, err).encode(dialect),
         };
         tracing::trace!(node = %self.state.runtime.node.addrs.id, op = call.method(), ?id, "request");
-        let outcome = self.execute(call);
+        let outcome = self.execute(call).await;
         Reply { id, outcome }.encode(dialect)
     }
 
-    fn execute(&mut self, call: Call) -> Result<CallResult, EngineError> {
+    async fn execute(&mut self, call: Call) -> Result<CallResult, EngineError> {
         let cluster = &self.state.cluster;
         match call {
             Call::QueuePop { topics } => self.pop(topics),
-            Call::QueueUnpop => {
-                for (_, token) in self.topics.drain() {
-                    token.cancel();
-                }
-                Ok(CallResult::ok())
-            }
+            Call::QueueUnpop => self.unpop().await,
             Call::ConnCall { client, func } => {
                 let result = self
                     .state
@@ -201,6 +197,24 @@ impl ApiConnection {
                 format!("unknown method `{method}`"),
             )),
         }
+    }
+
+    /// Stops every pump and waits until each has stopped, so that no message follows the
+    /// reply: a consumer may take the reply as the end of its messages.
+    async fn unpop(&mut self) -> Result<CallResult, EngineError> {
+        let pumps: Vec<_> = self
+            .topics
+            .drain()
+            .map(|(_, (token, pump))| {
+                token.cancel();
+                pump
+            })
+            .collect();
+        for pump in pumps {
+            // A pump that panicked has stopped too.
+            let _ = pump.await;
+        }
+        Ok(CallResult::ok())
     }
 
     fn pop(&mut self, topics: Vec<String>) -> Result<CallResult, EngineError> {
@@ -227,8 +241,8 @@ impl ApiConnection {
                 token: token.clone(),
                 name: name.clone(),
             };
-            self.state.runtime.tracker.spawn(pump.run());
-            self.topics.insert(name, token);
+            let pump = self.state.runtime.tracker.spawn(pump.run());
+            self.topics.insert(name, (token, pump));
         }
         Ok(CallResult::ok())
     }
@@ -274,6 +288,8 @@ impl Pump {
                 },
             };
             let item = tokio::select! {
+                // Stopping wins over a message that is also ready: after an unpop, take nothing.
+                biased;
                 _ = self.token.cancelled() => break,
                 item = self.topic.rx.recv() => match item {
                     Ok(item) => item,

@@ -39,7 +39,7 @@ pub async fn auth<E: ChatEngine>(
             chat.names.remember(user.id, &user.name);
             if set_uid(chat, conn, previous, user.id).await {
                 tracing::info!(node = %conn.node, client_id = %conn.client, uid = user.id, "logged in");
-                reply(chat, conn, ChatReply::success(op::AUTH)).await;
+                reply(chat, conn, ChatReply::auth_success(user.id, &user.name)).await;
             } else {
                 reply(chat, conn, ChatReply::error(op::AUTH, reason::INTERNAL)).await;
             }
@@ -126,7 +126,10 @@ mod tests {
             chat.engine().take(),
             vec![
                 Call::SetUid(conn(1), uid),
-                Call::Send(conn(1), json!({"op":"auth","success":true})),
+                Call::Send(
+                    conn(1),
+                    json!({"op":"auth","success":true,"uid":uid,"name":"user1"})
+                ),
             ]
         );
         assert_eq!(online(&chat, uid).await, 1);
