@@ -166,3 +166,73 @@ async fn run_consumes_until_sigterm_then_exits_0() {
     engine.shutdown().await;
     let _ = std::fs::remove_file(path);
 }
+
+#[cfg(unix)]
+#[tokio::test]
+async fn dev_serves_the_chat_page_with_demo_users_and_stops_on_sigterm() {
+    use tokio::io::{AsyncBufReadExt, BufReader};
+
+    let (db, path) = temp_db("dev");
+    let mut child = tokio::process::Command::from(cli(&db))
+        .args([
+            "dev",
+            "--center-port",
+            "0",
+            "--api-port",
+            "0",
+            "--chat-port",
+            "0",
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut printed = Vec::new();
+    let url = tokio::time::timeout(Duration::from_secs(20), async {
+        while let Some(line) = lines.next_line().await.unwrap() {
+            printed.push(line.clone());
+            if let Some(rest) = line.trim().strip_prefix("open ") {
+                return rest.split_whitespace().next().unwrap().to_owned();
+            }
+        }
+        panic!("dev exited before printing a URL: {printed:?}");
+    })
+    .await
+    .expect("dev never printed the page URL");
+    assert!(
+        printed
+            .iter()
+            .any(|l| l.contains("user1") && l.contains("demo only")),
+        "the demo accounts are announced as demo-only: {printed:?}"
+    );
+    let page = reqwest::get(&url).await.unwrap().text().await.unwrap();
+    assert!(
+        page.contains(r#"id="login-form""#),
+        "{url} is not the chat page"
+    );
+
+    let pid = child.id().unwrap();
+    let killed = Command::new("sh")
+        .args(["-c", &format!("kill -TERM {pid}")])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let status = tokio::time::timeout(Duration::from_secs(20), child.wait())
+        .await
+        .expect("no exit after SIGTERM")
+        .unwrap();
+    assert_eq!(status.code(), Some(0));
+
+    // The demo users are in the database, once each.
+    let listed = text(&run(cli(&db).args(["users", "list"])).stdout);
+    let names: Vec<&str> = listed
+        .lines()
+        .skip(1)
+        .filter_map(|line| line.split_whitespace().nth(1))
+        .collect();
+    assert_eq!(names, ["user1", "user2"], "{listed}");
+    let _ = std::fs::remove_file(path);
+}

@@ -1,5 +1,6 @@
 //! Command-line arguments and what each command does.
 
+mod dev;
 mod run;
 mod users;
 
@@ -27,6 +28,9 @@ pub(crate) struct Cli {
 enum Command {
     /// Migrate, then consume and answer until Ctrl-C or SIGTERM (the default command).
     Run(RunArgs),
+    /// Try it all on one machine: an embedded engine with the chat page, a SQLite database
+    /// with demo users, and the consumer.
+    Dev(dev::DevArgs),
     /// Apply database migrations and exit.
     Migrate,
     /// Manage users.
@@ -98,6 +102,13 @@ struct RunArgs {
     /// The engine's center, host:port.
     #[arg(long, env = "CONNMIX_HOST", default_value = "127.0.0.1:6787")]
     host: String,
+    #[command(flatten)]
+    consumer: ConsumerArgs,
+}
+
+/// How the consumer works, whichever engine it talks to.
+#[derive(Debug, Clone, Args)]
+struct ConsumerArgs {
     /// Seconds to wait at start for a first engine node before giving up.
     #[arg(long, default_value_t = 10)]
     engine_timeout_secs: u64,
@@ -127,7 +138,7 @@ struct RunArgs {
     drain_timeout_secs: u64,
 }
 
-impl RunArgs {
+impl ConsumerArgs {
     fn limits(&self) -> anyhow::Result<Limits> {
         let defaults = Limits::default();
         anyhow::ensure!(
@@ -166,6 +177,7 @@ pub(crate) async fn execute(cli: Cli) -> anyhow::Result<()> {
     } = cli;
     match command.unwrap_or(Command::Run(run)) {
         Command::Run(args) => run::run(&database, &args).await,
+        Command::Dev(args) => dev::dev(&database, &args).await,
         Command::Migrate => {
             open(&database).await?;
             println!("migrations applied");

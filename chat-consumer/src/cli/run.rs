@@ -5,28 +5,42 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chat_consumer::serve::{serve, wait_for_engine, Stopped};
+use chat_consumer::service::password::Hasher;
 use chat_consumer::Chat;
 use connmix_client::Client;
+use sea_orm::DatabaseConnection;
 use tokio_util::sync::CancellationToken;
 
-use super::{hasher, open, DatabaseArgs, RunArgs};
+use super::{hasher, open, ConsumerArgs, DatabaseArgs, RunArgs};
 
 pub(super) async fn run(database: &DatabaseArgs, args: &RunArgs) -> anyhow::Result<()> {
-    let limits = args.limits()?;
+    let limits = args.consumer.limits()?;
     let db = open(database).await?;
     let hasher = hasher(database, limits.hash_parallelism)?;
-    let client = Client::builder(args.host.clone())
+    let cancel = CancellationToken::new();
+    tokio::spawn(cancel_on_signal(cancel.clone()));
+    consume(db, hasher, &args.consumer, &args.host, cancel).await
+}
+
+/// Connects to the engine whose center is `host` and answers chat events until `cancel`.
+pub(super) async fn consume(
+    db: DatabaseConnection,
+    hasher: Hasher,
+    args: &ConsumerArgs,
+    host: &str,
+    cancel: CancellationToken,
+) -> anyhow::Result<()> {
+    let limits = args.limits()?;
+    let client = Client::builder(host)
         .connect()
         .await
-        .with_context(|| format!("cannot reach the engine at {}", args.host))?;
+        .with_context(|| format!("cannot reach the engine at {host}"))?;
     let wait = Duration::from_secs(args.engine_timeout_secs);
     if let Err(err) = wait_for_engine(&client, wait).await {
         client.shutdown(Duration::ZERO).await;
-        return Err(err).with_context(|| format!("cannot reach the engine at {}", args.host));
+        return Err(err).with_context(|| format!("cannot reach the engine at {host}"));
     }
     let chat = Arc::new(Chat::new(client, db, hasher, limits));
-    let cancel = CancellationToken::new();
-    tokio::spawn(cancel_on_signal(cancel.clone()));
     match serve(chat, &args.queue, cancel).await? {
         Stopped::Drained => tracing::info!("stopped"),
         Stopped::DeadlinePassed => {
@@ -36,7 +50,8 @@ pub(super) async fn run(database: &DatabaseArgs, args: &RunArgs) -> anyhow::Resu
     Ok(())
 }
 
-async fn cancel_on_signal(cancel: CancellationToken) {
+/// Cancels `cancel` on Ctrl-C or SIGTERM.
+pub(super) async fn cancel_on_signal(cancel: CancellationToken) {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {

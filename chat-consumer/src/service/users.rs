@@ -8,6 +8,7 @@ use sea_orm::{
 
 use crate::entity::user;
 use crate::error::{Error, ErrorKind, Result};
+use crate::service::password::Hasher;
 
 /// A user as `users list` shows it: everything but the password.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -68,6 +69,28 @@ pub async fn create(
         ),
         _ => Error::from(err),
     })
+}
+
+/// Creates a user unless one with that name exists; true when it was created.
+///
+/// An existing user is left exactly as it is, password included.
+pub async fn ensure(
+    db: &DatabaseConnection,
+    hasher: &Hasher,
+    name: &str,
+    email: &str,
+    password: &str,
+) -> Result<bool> {
+    if find_by_name(db, name).await?.is_some() {
+        return Ok(false);
+    }
+    let hash = hasher.hash(password).await?;
+    match create(db, name, email, hash).await {
+        Ok(_) => Ok(true),
+        // Another process created it meanwhile: that is what we wanted.
+        Err(err) if err.kind() == ErrorKind::DuplicateName => Ok(false),
+        Err(err) => Err(err),
+    }
 }
 
 /// The user with this name.

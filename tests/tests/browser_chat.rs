@@ -1,0 +1,145 @@
+//! The newcomer's first experience, in real browsers: two Chromium windows open the chat page
+//! of two engine nodes, log in as two users, join a room, and one sees what the other sends.
+//! Screenshots land in `target/e2e-screenshots/`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use chat_consumer::limits::Limits;
+use chat_consumer::serve::{serve, wait_for_engine};
+use chat_consumer::service::password::Hasher;
+use chat_consumer::service::users;
+use chat_consumer::Chat;
+use connmix_client::Client;
+use connmix_e2e::browser::{screenshot_dir, Chromedriver};
+use connmix_mock::{MockConfig, MockEngine};
+use fantoccini::{Client as Page, Locator};
+use tokio_util::sync::CancellationToken;
+
+/// Bound on every wait for the page; nothing here should take more than a fraction of it.
+const WAIT: Duration = Duration::from_secs(20);
+
+async fn login(page: &Page, url: &str, name: &str) -> anyhow::Result<()> {
+    page.goto(url).await?;
+    page.find(Locator::Id("login-name"))
+        .await?
+        .send_keys(name)
+        .await?;
+    page.find(Locator::Id("login-password"))
+        .await?
+        .send_keys("123456")
+        .await?;
+    page.find(Locator::Id("login-button"))
+        .await?
+        .click()
+        .await?;
+    page.wait()
+        .at_most(WAIT)
+        .for_element(Locator::Css("#chat:not([hidden])"))
+        .await
+        .with_context(|| format!("{name} never got past the login form"))?;
+    Ok(())
+}
+
+async fn join(page: &Page, room: &str) -> anyhow::Result<()> {
+    page.find(Locator::Id("join-input"))
+        .await?
+        .send_keys(room)
+        .await?;
+    page.find(Locator::Id("join-button")).await?.click().await?;
+    let selected = format!(r#"button.channel[data-channel="room_{room}"][aria-current="true"]"#);
+    page.wait()
+        .at_most(WAIT)
+        .for_element(Locator::Css(&selected))
+        .await
+        .with_context(|| format!("room {room} never became the current channel"))?;
+    Ok(())
+}
+
+/// The lines of the message list, as the user reads them, once one contains `needle`.
+async fn wait_for_line(page: &Page, needle: &str) -> anyhow::Result<String> {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        for line in page.find_all(Locator::Css("#messages li")).await? {
+            let text = line.text().await?;
+            if text.contains(needle) {
+                return Ok(text);
+            }
+        }
+        anyhow::ensure!(
+            tokio::time::Instant::now() < deadline,
+            "no message containing {needle:?} appeared"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn screenshot(page: &Page, name: &str) -> anyhow::Result<()> {
+    let dir = screenshot_dir();
+    std::fs::create_dir_all(&dir)?;
+    std::fs::write(dir.join(name), page.screenshot().await?)?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_browsers_on_two_nodes_chat_in_a_room() -> anyhow::Result<()> {
+    if let Some(why) = Chromedriver::unavailable() {
+        connmix_e2e::skip("two_browsers_on_two_nodes_chat_in_a_room", &why);
+        return Ok(());
+    }
+    // The engine, a database with the two demo users, and the consumer: what `dev` starts.
+    let engine = MockEngine::start(MockConfig {
+        nodes: 2,
+        ..MockConfig::ephemeral()
+    })
+    .await?;
+    let dir = tempfile::tempdir()?;
+    let url = format!("sqlite://{}?mode=rwc", dir.path().join("chat.db").display());
+    let db = chat_consumer::db::connect(&url).await?;
+    chat_consumer::db::migrate(&db).await?;
+    let hasher = Hasher::new(2);
+    for name in ["user1", "user2"] {
+        users::ensure(&db, &hasher, name, &format!("{name}@example.com"), "123456").await?;
+    }
+    let client = Client::builder(engine.center_host()).connect().await?;
+    wait_for_engine(&client, WAIT).await?;
+    let chat = Arc::new(Chat::new(client, db, hasher, Limits::default()));
+    let cancel = CancellationToken::new();
+    let served = tokio::spawn(serve(chat, "chat", cancel.clone()));
+
+    let nodes = engine.nodes();
+    let mut driver = Chromedriver::start().await?;
+    let one = driver.session().await?;
+    let two = driver.session().await?;
+    login(&one, &format!("http://{}/", nodes[0].chat_addr), "user1").await?;
+    login(&two, &format!("http://{}/", nodes[1].chat_addr), "user2").await?;
+    let who = two.find(Locator::Id("whoami")).await?.text().await?;
+    assert!(who.starts_with("user2"), "{who}");
+    join(&one, "101").await?;
+    join(&two, "101").await?;
+
+    // Quotes and markup are text, not JSON or HTML.
+    let text = r#"hello from "one" <b>not bold</b>"#;
+    one.find(Locator::Id("message-input"))
+        .await?
+        .send_keys(text)
+        .await?;
+    one.find(Locator::Id("send-button")).await?.click().await?;
+
+    let seen = wait_for_line(&two, text).await?;
+    assert!(seen.contains("user1"), "the sender's name is shown: {seen}");
+    let bold = two.find_all(Locator::Css("#messages b")).await?;
+    assert!(bold.is_empty(), "message text must not become markup");
+    // The sender sees its own room message too, delivered through the engine.
+    wait_for_line(&one, text).await?;
+
+    screenshot(&one, "chat-user1.png").await?;
+    screenshot(&two, "chat-user2.png").await?;
+    one.close().await?;
+    two.close().await?;
+    cancel.cancel();
+    served.await??;
+    engine.shutdown().await;
+    Ok(())
+}
