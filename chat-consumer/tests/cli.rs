@@ -236,3 +236,52 @@ async fn dev_serves_the_chat_page_with_demo_users_and_stops_on_sigterm() {
     assert_eq!(names, ["user1", "user2"], "{listed}");
     let _ = std::fs::remove_file(path);
 }
+
+#[cfg(unix)]
+// Two threads: the blocking `run` of the refused attempt must not stop the engine answering.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_uses_engine_credentials_from_the_environment() {
+    let engine = MockEngine::start(MockConfig {
+        credentials: Some(connmix_mock::Credentials::new("consumer", "pa55")),
+        ..MockConfig::ephemeral()
+    })
+    .await
+    .unwrap();
+    let (db, path) = temp_db("credentials");
+
+    // Wrong password: refused by the engine, reported, exit 1.
+    let refused = run(cli(&db)
+        .args([
+            "--host",
+            &engine.center_host(),
+            "--engine-timeout-secs",
+            "1",
+        ])
+        .env("CONNMIX_API_USER", "consumer")
+        .env("CONNMIX_API_PASSWORD", "wrong"));
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(
+        !text(&refused.stderr).contains("wrong"),
+        "the password must not be printed"
+    );
+
+    let mut child = tokio::process::Command::from(cli(&db))
+        .args(["--host", &engine.center_host()])
+        .env("CONNMIX_API_USER", "consumer")
+        .env("CONNMIX_API_PASSWORD", "pa55")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    tokio::time::timeout(
+        Duration::from_secs(20),
+        engine.wait_for_consumers("chat", 1),
+    )
+    .await
+    .expect("the consumer with the right credentials never consumed the queue");
+    child.kill().await.unwrap();
+    engine.shutdown().await;
+    let _ = std::fs::remove_file(path);
+}

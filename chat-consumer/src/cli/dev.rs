@@ -88,7 +88,7 @@ pub(super) async fn dev(database: &DatabaseArgs, args: &DevArgs) -> anyhow::Resu
 
     let cancel = CancellationToken::new();
     tokio::spawn(cancel_on_signal(cancel.clone()));
-    let served = consume(db, hasher, run, &engine.center_host(), cancel).await;
+    let served = consume(db, hasher, run, &engine.center_host(), None, cancel).await;
     engine.shutdown().await;
     served
 }

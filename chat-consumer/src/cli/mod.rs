@@ -102,6 +102,17 @@ struct RunArgs {
     /// The engine's center, host:port.
     #[arg(long, env = "CONNMIX_HOST", default_value = "127.0.0.1:6787")]
     host: String,
+    /// User for the engine's HTTP basic credentials (its `access.users`), if it requires them.
+    #[arg(long, env = "CONNMIX_API_USER", requires = "api_password")]
+    api_user: Option<String>,
+    /// Password of --api-user (prefer the environment variable: the process list is public).
+    #[arg(
+        long,
+        env = "CONNMIX_API_PASSWORD",
+        hide_env_values = true,
+        requires = "api_user"
+    )]
+    api_password: Option<String>,
     #[command(flatten)]
     consumer: ConsumerArgs,
 }

@@ -19,19 +19,26 @@ pub(super) async fn run(database: &DatabaseArgs, args: &RunArgs) -> anyhow::Resu
     let hasher = hasher(database, limits.hash_parallelism)?;
     let cancel = CancellationToken::new();
     tokio::spawn(cancel_on_signal(cancel.clone()));
-    consume(db, hasher, &args.consumer, &args.host, cancel).await
+    let credentials = args.api_user.clone().zip(args.api_password.clone());
+    consume(db, hasher, &args.consumer, &args.host, credentials, cancel).await
 }
 
-/// Connects to the engine whose center is `host` and answers chat events until `cancel`.
+/// Connects to the engine whose center is `host` (with basic `credentials` when given: user,
+/// password) and answers chat events until `cancel`.
 pub(super) async fn consume(
     db: DatabaseConnection,
     hasher: Hasher,
     args: &ConsumerArgs,
     host: &str,
+    credentials: Option<(String, String)>,
     cancel: CancellationToken,
 ) -> anyhow::Result<()> {
     let limits = args.limits()?;
-    let client = Client::builder(host)
+    let mut builder = Client::builder(host);
+    if let Some((user, password)) = credentials {
+        builder = builder.credentials(user, password);
+    }
+    let client = builder
         .connect()
         .await
         .with_context(|| format!("cannot reach the engine at {host}"))?;
