@@ -42,15 +42,22 @@ async fn main() -> anyhow::Result<()> {
             producer.push_wait("chat", client, json!({ "n": i })).await;
         }
     });
-    let (mut events, mut next_id) = (0, 2);
-    while events < total {
+    let (mut events, mut replies, mut next_id) = (0, 0, 2);
+    // Done when every message was taken and every answer acknowledged by the engine.
+    while events < total || replies < total {
         let Some(frame) = socket.next().await else {
             break;
         };
         let Message::Text(text) = frame? else {
             continue;
         };
-        if let EngineFrame::Event(Event::QueuePop(msg)) = EngineFrame::decode(text.as_str())? {
+        let frame = EngineFrame::decode(text.as_str())?;
+        if let EngineFrame::Reply(reply) = &frame {
+            if reply.id.is_some_and(|id| id >= 2) {
+                replies += 1;
+            }
+        }
+        if let EngineFrame::Event(Event::QueuePop(msg)) = frame {
             events += 1;
             // Answer every message, as a chat consumer does.
             let send = Call::MeshSend {
@@ -68,7 +75,7 @@ async fn main() -> anyhow::Result<()> {
     feeder.await?;
     let elapsed = started.elapsed();
     println!(
-        "{events} events consumed and answered in {elapsed:.2?}: {:.0}/s; {:?}",
+        "{events} events consumed and {replies} answers acknowledged in {elapsed:.2?}: {:.0}/s; {:?}",
         events as f64 / elapsed.as_secs_f64(),
         engine.counters()
     );
