@@ -6,8 +6,6 @@ use axum::extract::{Request, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use base64::engine::general_purpose::STANDARD as BASE64;
-use base64::Engine as _;
 
 use crate::config::Credentials;
 
@@ -22,20 +20,7 @@ pub(crate) fn allowed(expected: Option<&Credentials>, headers: &HeaderMap) -> bo
     else {
         return false;
     };
-    let Some(encoded) = value
-        .strip_prefix("Basic ")
-        .or_else(|| value.strip_prefix("basic "))
-    else {
-        return false;
-    };
-    let Ok(decoded) = BASE64.decode(encoded.trim()) else {
-        return false;
-    };
-    let Ok(text) = String::from_utf8(decoded) else {
-        return false;
-    };
-    text.split_once(':')
-        .is_some_and(|(user, password)| user == expected.user && password == expected.password)
+    Credentials::from_authorization(value).as_ref() == Some(expected)
 }
 
 /// Middleware refusing requests without the configured credentials with 401.
@@ -60,6 +45,8 @@ pub(crate) async fn require(
 mod tests {
     use super::*;
     use axum::http::HeaderValue;
+    use base64::engine::general_purpose::STANDARD as BASE64;
+    use base64::Engine as _;
 
     fn with_auth(value: &str) -> HeaderMap {
         let mut headers = HeaderMap::new();

@@ -1,6 +1,5 @@
 //! How a mock engine is laid out: addresses, queue limits, timeouts, dialect, credentials.
 
-use std::fmt;
 use std::net::{IpAddr, Ipv4Addr};
 use std::time::Duration;
 
@@ -81,44 +80,11 @@ impl MockConfig {
     }
 }
 
-/// HTTP basic credentials. `Debug` never shows the password.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Credentials {
-    /// User name.
-    pub user: String,
-    /// Password.
-    pub password: String,
-}
-
-impl Credentials {
-    /// Credentials from a user name and password.
-    pub fn new(user: impl Into<String>, password: impl Into<String>) -> Self {
-        Self {
-            user: user.into(),
-            password: password.into(),
-        }
-    }
-}
-
-impl fmt::Debug for Credentials {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Credentials")
-            .field("user", &self.user)
-            .field("password", &"<redacted>")
-            .finish()
-    }
-}
+pub use connmix_protocol::Credentials;
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn debug_output_hides_the_password() {
-        let text = format!("{:?}", Credentials::new("admin", "s3cret-pw"));
-        assert!(text.contains("admin"));
-        assert!(!text.contains("s3cret-pw"));
-    }
 
     #[test]
     fn node_ports_step_by_100_and_zero_stays_zero() {

@@ -24,7 +24,8 @@
 //! - [`request`], [`reply`], [`event`]: the node API's messages; [`frame`] joins them into one
 //!   enum per direction, with the text `ping`/`pong`.
 //! - [`payload`]: text or binary data of `mesh.send` / `mesh.publish`.
-//! - [`center`]: the center's HTTP API; [`http`]: the node's HTTP push API.
+//! - [`center`]: the center's HTTP API; [`http`]: the node's HTTP push API;
+//!   [`credentials`]: the basic credentials both may require.
 //! - [`script`]: what the chat tutorial's engine script pushes onto the queue.
 //! - [`chat`]: the chat protocol between browsers and the chat consumer.
 //! - [`dialect`]: which generation of the format to write.
@@ -34,6 +35,7 @@
 
 pub mod center;
 pub mod chat;
+pub mod credentials;
 pub mod dialect;
 pub mod error;
 pub mod event;
@@ -47,6 +49,7 @@ pub mod script;
 mod wire;
 
 pub use center::{NodeInfo, NodeList, VersionInfo};
+pub use credentials::Credentials;
 pub use dialect::Dialect;
 pub use error::DecodeError;
 pub use event::{Event, QueueMessage};
