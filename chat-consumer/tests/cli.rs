@@ -28,6 +28,34 @@ fn cli(db: &str) -> Command {
     cmd
 }
 
+/// Starts `cmd` in the background with its output discarded.
+fn spawn_quiet(cmd: Command) -> tokio::process::Child {
+    tokio::process::Command::from(cmd)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap()
+}
+
+/// Sends SIGTERM and returns the exit code.
+#[cfg(unix)]
+async fn terminate(child: &mut tokio::process::Child) -> Option<i32> {
+    // The shell's builtin `kill`: no `unsafe` libc call, no dependence on procps.
+    let pid = child.id().unwrap();
+    let killed = Command::new("sh")
+        .args(["-c", &format!("kill -TERM {pid}")])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    tokio::time::timeout(Duration::from_secs(20), child.wait())
+        .await
+        .expect("no exit after SIGTERM")
+        .unwrap()
+        .code()
+}
+
 fn run(cmd: &mut Command) -> Output {
     cmd.stdin(Stdio::null()).output().unwrap()
 }
@@ -137,32 +165,16 @@ async fn run_consumes_until_sigterm_then_exits_0() {
     let engine = MockEngine::start(MockConfig::ephemeral()).await.unwrap();
     let (db, path) = temp_db("run");
     // Default subcommand: no `run` on the command line.
-    let mut child = tokio::process::Command::from(cli(&db))
-        .args(["--host", &engine.center_host(), "--drain-timeout-secs", "2"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
+    let mut cmd = cli(&db);
+    cmd.args(["--host", &engine.center_host(), "--drain-timeout-secs", "2"]);
+    let mut child = spawn_quiet(cmd);
     tokio::time::timeout(
         Duration::from_secs(20),
         engine.wait_for_consumers("chat", 1),
     )
     .await
     .expect("the consumer never consumed the queue");
-    // The shell's builtin `kill`: no `unsafe` libc call, no dependence on procps.
-    let pid = child.id().unwrap();
-    let killed = Command::new("sh")
-        .args(["-c", &format!("kill -TERM {pid}")])
-        .status()
-        .unwrap();
-    assert!(killed.success());
-    let status = tokio::time::timeout(Duration::from_secs(20), child.wait())
-        .await
-        .expect("no exit after SIGTERM")
-        .unwrap();
-    assert_eq!(status.code(), Some(0));
+    assert_eq!(terminate(&mut child).await, Some(0));
     engine.shutdown().await;
     let _ = std::fs::remove_file(path);
 }
@@ -265,16 +277,11 @@ async fn run_uses_engine_credentials_from_the_environment() {
         "the password must not be printed"
     );
 
-    let mut child = tokio::process::Command::from(cli(&db))
-        .args(["--host", &engine.center_host()])
+    let mut cmd = cli(&db);
+    cmd.args(["--host", &engine.center_host()])
         .env("CONNMIX_API_USER", "consumer")
-        .env("CONNMIX_API_PASSWORD", "pa55")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
+        .env("CONNMIX_API_PASSWORD", "pa55");
+    let mut child = spawn_quiet(cmd);
     tokio::time::timeout(
         Duration::from_secs(20),
         engine.wait_for_consumers("chat", 1),
