@@ -1,0 +1,123 @@
+//! Several devices per user, and several consumers per queue, end to end on the mock engine.
+
+mod common;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chat_consumer::limits::Limits;
+use chat_consumer::serve::{serve, wait_for_engine};
+use chat_consumer::service::password::Hasher;
+use chat_consumer::service::users;
+use chat_consumer::Chat;
+use common::{start, WAIT};
+use connmix_client::Client;
+use connmix_mock::browser::Browser;
+use connmix_protocol::chat::ChatRequest;
+use sea_orm::DatabaseConnection;
+use serde_json::json;
+use tokio_util::sync::CancellationToken;
+
+async fn log_in(browser: &mut Browser, name: &str) -> anyhow::Result<()> {
+    browser
+        .send_request(&ChatRequest::Auth {
+            name: name.into(),
+            password: "123456".into(),
+        })
+        .await?;
+    let reply = browser.recv_json().await?;
+    anyhow::ensure!(reply["success"] == true, "login of {name} failed: {reply}");
+    Ok(())
+}
+
+/// Waits until `name`'s online count is `expected`; the count follows close events, which the
+/// consumer handles after the browser is gone.
+async fn online_becomes(db: &DatabaseConnection, name: &str, expected: i32) -> anyhow::Result<()> {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let user = users::find_by_name(db, name).await?.expect("user exists");
+        if user.online == expected {
+            return Ok(());
+        }
+        anyhow::ensure!(
+            tokio::time::Instant::now() < deadline,
+            "online of {name} stayed {} instead of {expected}",
+            user.online
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn online_counts_each_logged_in_device_of_a_user() -> anyhow::Result<()> {
+    let setup = start(2, &[("user1", "123456")]).await?;
+    let nodes = setup.engine.nodes();
+    let db = setup.chat.db().clone();
+    let mut phone = Browser::connect(nodes[0].chat_addr).await?;
+    let mut laptop = Browser::connect(nodes[1].chat_addr).await?;
+    log_in(&mut phone, "user1").await?;
+    online_becomes(&db, "user1", 1).await?;
+    log_in(&mut laptop, "user1").await?;
+    online_becomes(&db, "user1", 2).await?;
+
+    phone.close().await?;
+    online_becomes(&db, "user1", 1).await?;
+    laptop.close().await?;
+    online_becomes(&db, "user1", 0).await?;
+
+    setup.cancel.cancel();
+    setup.served.await??;
+    setup.engine.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test]
+async fn two_consumers_share_the_queue_and_answer_each_message_once() -> anyhow::Result<()> {
+    let setup = start(1, &[("user1", "123456")]).await?;
+    // A second consumer on the same engine and database.
+    let client = Client::builder(setup.engine.center_host())
+        .connect()
+        .await?;
+    wait_for_engine(&client, WAIT).await?;
+    let second = Arc::new(Chat::new(
+        client,
+        setup.chat.db().clone(),
+        Hasher::with_cost(64, 1, 2)?,
+        Limits::default(),
+    ));
+    let cancel = CancellationToken::new();
+    let served = tokio::spawn(serve(second, "chat", cancel.clone()));
+    tokio::time::timeout(WAIT, setup.engine.wait_for_consumers("chat", 2)).await?;
+
+    let node = setup.engine.nodes()[0].clone();
+    let mut browser = Browser::connect(node.chat_addr).await?;
+    log_in(&mut browser, "user1").await?;
+    let pings = 40;
+    for _ in 0..pings {
+        browser.send_request(&ChatRequest::Ping).await?;
+    }
+    let mut pongs = 0;
+    while pongs < pings {
+        assert_eq!(browser.recv_json().await?, json!({"op": "pong"}));
+        pongs += 1;
+    }
+    // A last request: had any ping been answered twice, its extra pong would come first.
+    browser
+        .send_request(&ChatRequest::Subscribe {
+            channels: vec!["room_1".into()],
+        })
+        .await?;
+    assert_eq!(
+        browser.recv_json().await?,
+        json!({"op": "subscribe", "success": true})
+    );
+    let counters = setup.engine.counters();
+    assert_eq!(counters.delivered, counters.queued, "{counters:?}");
+
+    cancel.cancel();
+    served.await??;
+    setup.cancel.cancel();
+    setup.served.await??;
+    setup.engine.shutdown().await;
+    Ok(())
+}
