@@ -57,6 +57,7 @@ mod auth;
 pub mod browser;
 mod center;
 mod chat;
+pub mod cli;
 mod client;
 mod cluster;
 pub mod config;

@@ -3,12 +3,11 @@
 //! Starts the mock engine in this process (center, API servers and the browser chat page on
 //! the chat port), a SQLite database with two demo users, and the consumer; stops on Ctrl-C.
 
-use std::net::IpAddr;
-
 use anyhow::Context as _;
 use chat_consumer::service::users;
 use clap::Args;
-use connmix_mock::{MockConfig, MockEngine};
+use connmix_mock::cli::EngineArgs;
+use connmix_mock::MockEngine;
 use tokio_util::sync::CancellationToken;
 
 use super::run::{cancel_on_signal, consume};
@@ -23,39 +22,16 @@ const DEMO_PASSWORD: &str = "123456";
 
 #[derive(Debug, Clone, Args)]
 pub(super) struct DevArgs {
-    /// Engine nodes to start; node i listens on the given ports + 100·i.
-    #[arg(long, default_value_t = 1)]
-    nodes: usize,
-    /// Address the embedded engine listens on.
-    #[arg(long, default_value = "127.0.0.1")]
-    bind: IpAddr,
-    /// Port of the embedded engine's center API.
-    #[arg(long, default_value_t = 6787)]
-    center_port: u16,
-    /// Port of node 0's API server.
-    #[arg(long, default_value_t = 6789)]
-    api_port: u16,
-    /// Port of node 0's chat server, which also serves the chat page at `/`.
-    #[arg(long, default_value_t = 6790)]
-    chat_port: u16,
+    #[command(flatten)]
+    engine: EngineArgs,
     #[command(flatten)]
     consumer: ConsumerArgs,
 }
 
 pub(super) async fn dev(database: &DatabaseArgs, args: &DevArgs) -> anyhow::Result<()> {
     let run = &args.consumer;
-    anyhow::ensure!(args.nodes >= 1, "--nodes must be at least 1");
     let limits = run.limits()?;
-    let config = MockConfig {
-        bind: args.bind,
-        center_port: args.center_port,
-        api_port: args.api_port,
-        chat_port: args.chat_port,
-        nodes: args.nodes,
-        queue: run.queue.clone(),
-        ..MockConfig::default()
-    };
-    let engine = MockEngine::start(config)
+    let engine = MockEngine::start(args.engine.config(&run.queue))
         .await
         .context("cannot start the embedded engine")?;
     let db = open(database).await?;
@@ -88,7 +64,12 @@ pub(super) async fn dev(database: &DatabaseArgs, args: &DevArgs) -> anyhow::Resu
 
     let cancel = CancellationToken::new();
     tokio::spawn(cancel_on_signal(cancel.clone()));
-    let served = consume(db, hasher, run, &engine.center_host(), None, cancel).await;
+    // The consumer presents the credentials the embedded engine requires, if any.
+    let credentials = args
+        .engine
+        .credentials()
+        .map(|c| (c.user().to_owned(), c.password().to_owned()));
+    let served = consume(db, hasher, run, &engine.center_host(), credentials, cancel).await;
     engine.shutdown().await;
     served
 }
