@@ -18,5 +18,8 @@ pub fn skip(test: &str, why: &str) {
     if services_required() {
         panic!("{test}: {why}, and CONNMIX_REQUIRE_SERVICES=1 requires it");
     }
-    eprintln!("skipped: {test}: {why}");
+    // Straight to the process's stderr: cargo test hides what passing tests print with
+    // `eprintln!`, and a skip must be seen.
+    use std::io::Write as _;
+    let _ = writeln!(std::io::stderr(), "skipped: {test}: {why}");
 }
