@@ -292,3 +292,25 @@ async fn run_uses_engine_credentials_from_the_environment() {
     engine.shutdown().await;
     let _ = std::fs::remove_file(path);
 }
+
+#[test]
+fn dev_on_a_taken_port_says_which_and_why_once() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port().to_string();
+    let (db, path) = temp_db("dev-taken");
+    let out = run(cli(&db).args([
+        "dev",
+        "--center-port",
+        &port,
+        "--api-port",
+        "0",
+        "--chat-port",
+        "0",
+    ]));
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = text(&out.stderr);
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+    assert!(stderr.contains(&format!("127.0.0.1:{port}")), "{stderr}");
+    assert_eq!(stderr.matches("in use").count(), 1, "{stderr}");
+    let _ = std::fs::remove_file(path);
+}

@@ -33,7 +33,7 @@ async fn main() -> ExitCode {
     let engine = match MockEngine::start(args.engine.config(&args.queue)).await {
         Ok(engine) => engine,
         Err(err) => {
-            eprintln!("connmix-mock: {err}");
+            eprintln!("connmix-mock: {}", with_causes(&err));
             return ExitCode::FAILURE;
         }
     };
@@ -50,6 +50,18 @@ async fn main() -> ExitCode {
     signals.wait().await;
     engine.shutdown().await;
     ExitCode::SUCCESS
+}
+
+/// The error and each of its causes on one line.
+fn with_causes(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut cause = err.source();
+    while let Some(inner) = cause {
+        text.push_str(": ");
+        text.push_str(&inner.to_string());
+        cause = inner.source();
+    }
+    text
 }
 
 /// Ctrl-C and SIGTERM, listened for from start-up on, so a signal sent as soon as the

@@ -43,6 +43,11 @@ fn a_port_in_use_fails_with_one_line_naming_the_address() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
     assert!(stderr.contains(&format!("127.0.0.1:{port}")), "{stderr}");
+    assert_eq!(
+        stderr.matches("in use").count(),
+        1,
+        "says why, once: {stderr}"
+    );
 }
 
 #[cfg(unix)]
