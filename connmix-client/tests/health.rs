@@ -88,15 +88,7 @@ async fn dropped_connection_reconnects_and_consumes_again() {
         matches!(e, ConnectionEvent::Reconnecting { attempt: 1, .. })
     })
     .await;
-    wait_event(&mut events, |e| {
-        *e == ConnectionEvent::Connected { node: node.clone() }
-    })
-    .await;
-    within("re-consumption", engine.wait_for_consumers("chat", 1)).await;
-    let producer = engine.producer(&node).unwrap();
-    let browser = producer.register_client(None);
-    producer.push("chat", browser, json!("after")).unwrap();
-    assert_eq!(next_event(&mut stream).await.data, json!("after"));
+    reconnected_and_consuming(&engine, &mut events, &mut stream, &node).await;
     client.shutdown(WAIT).await;
 }
 
@@ -123,15 +115,7 @@ async fn killed_node_restarted_on_the_same_port_is_reconnected_and_consumed() {
     })
     .await;
     engine.restart_node(&node).await.unwrap();
-    wait_event(&mut events, |e| {
-        *e == ConnectionEvent::Connected { node: node.clone() }
-    })
-    .await;
-    within("re-consumption", engine.wait_for_consumers("chat", 1)).await;
-    let producer = engine.producer(&node).unwrap();
-    let browser = producer.register_client(None);
-    producer.push("chat", browser, json!("back")).unwrap();
-    assert_eq!(next_event(&mut stream).await.data, json!("back"));
+    reconnected_and_consuming(&engine, &mut events, &mut stream, &node).await;
     client.shutdown(WAIT).await;
 }
 
@@ -158,15 +142,7 @@ async fn half_open_peer_is_detected_and_pending_requests_fail_as_disconnected() 
         }
     ));
     engine.set_unresponsive(&node, false);
-    wait_event(&mut events, |e| {
-        *e == ConnectionEvent::Connected { node: node.clone() }
-    })
-    .await;
-    within("re-consumption", engine.wait_for_consumers("chat", 1)).await;
-    let producer = engine.producer(&node).unwrap();
-    let browser = producer.register_client(None);
-    producer.push("chat", browser, json!("alive")).unwrap();
-    assert_eq!(next_event(&mut stream).await.data, json!("alive"));
+    reconnected_and_consuming(&engine, &mut events, &mut stream, &node).await;
     client.shutdown(WAIT).await;
 }
 

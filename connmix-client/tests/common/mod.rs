@@ -5,6 +5,7 @@
 use std::future::Future;
 use std::time::Duration;
 
+use connmix_client::protocol::NodeId;
 use connmix_client::{Backoff, Client, ClientBuilder, ConnectionEvent, EventStream, QueueEvent};
 use connmix_mock::{MockConfig, MockEngine};
 use tokio::sync::broadcast;
@@ -73,6 +74,30 @@ pub async fn next_event(stream: &mut EventStream) -> QueueEvent {
     within("a queue event", stream.recv())
         .await
         .expect("stream still open")
+}
+
+/// Waits until `node` is connected again and consumes `chat` again, then proves it: a message
+/// pushed there now reaches `stream`.
+pub async fn reconnected_and_consuming(
+    engine: &MockEngine,
+    events: &mut broadcast::Receiver<ConnectionEvent>,
+    stream: &mut EventStream,
+    node: &NodeId,
+) {
+    wait_event(events, |e| {
+        *e == ConnectionEvent::Connected { node: node.clone() }
+    })
+    .await;
+    within("re-consumption", engine.wait_for_consumers("chat", 1)).await;
+    let producer = engine.producer(node).expect("the node exists");
+    let browser = producer.register_client(None);
+    producer
+        .push("chat", browser, serde_json::json!("after reconnect"))
+        .expect("room in the queue");
+    assert_eq!(
+        next_event(stream).await.data,
+        serde_json::json!("after reconnect")
+    );
 }
 
 /// Waits until every node the client knows is connected.
