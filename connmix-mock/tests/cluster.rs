@@ -68,8 +68,7 @@ async fn killed_node_drops_everything_and_restarts_on_the_same_ports() -> anyhow
 
     engine.restart_node(&node.id).await?;
     assert_eq!(engine.node(0).unwrap(), node, "same id and addresses");
-    let mut consumer = Consumer::connect(node.api_addr).await?;
-    consumer.pop("jobs").await?;
+    let mut consumer = Consumer::popping(node.api_addr, "jobs").await?;
     let fresh = producer.register_client(None);
     producer.push("jobs", fresh, json!("after"))?;
     let msg = consumer.next_message().await?;
@@ -114,16 +113,14 @@ async fn a_port_in_use_is_a_bind_error_naming_the_address() -> anyhow::Result<()
 async fn drop_consumers_closes_api_sockets_but_the_node_keeps_serving() -> anyhow::Result<()> {
     let engine = MockEngine::start(MockConfig::ephemeral()).await?;
     let node = engine.node(0).unwrap();
-    let mut a = Consumer::connect(node.api_addr).await?;
-    let mut b = Consumer::connect(node.api_addr).await?;
-    a.pop("chat").await?;
-    b.pop("chat").await?;
+    let mut a = Consumer::popping(node.api_addr, "chat").await?;
+    let mut b = Consumer::popping(node.api_addr, "chat").await?;
     engine.wait_for_consumers("chat", 2).await;
     engine.drop_consumers(&node.id);
     a.closed_within(WAIT).await?;
     b.closed_within(WAIT).await?;
-    let mut again = Consumer::connect(node.api_addr).await?;
-    again.pop("chat").await?;
+    // The node still takes consumers after dropping them all.
+    let _again = Consumer::popping(node.api_addr, "chat").await?;
     engine.shutdown().await;
     Ok(())
 }
@@ -136,8 +133,7 @@ async fn unresponsive_node_answers_nothing_until_switched_back() -> anyhow::Resu
     })
     .await?;
     let node = engine.node(0).unwrap();
-    let mut consumer = Consumer::connect(node.api_addr).await?;
-    consumer.pop("chat").await?;
+    let mut consumer = Consumer::popping(node.api_addr, "chat").await?;
     engine.set_unresponsive(&node.id, true);
     consumer.send_ping_frame().await?;
     consumer.send_text("ping").await?;

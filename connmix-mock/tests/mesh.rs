@@ -23,8 +23,7 @@ async fn browser_on(
     index: usize,
 ) -> anyhow::Result<(Browser, Consumer, ClientId)> {
     let node = engine.node(index).unwrap();
-    let mut consumer = Consumer::connect(node.api_addr).await?;
-    consumer.pop("chat").await?;
+    let mut consumer = Consumer::popping(node.api_addr, "chat").await?;
     let browser = Browser::connect(node.chat_addr).await?;
     let client = consumer.next_message().await?.client;
     Ok((browser, consumer, client))

@@ -18,8 +18,7 @@ async fn engine() -> anyhow::Result<MockEngine> {
 async fn browser_lifecycle_is_queued_as_handshake_messages_and_close() -> anyhow::Result<()> {
     let engine = engine().await?;
     let node = engine.node(0).unwrap();
-    let mut consumer = Consumer::connect(node.api_addr).await?;
-    consumer.pop("chat").await?;
+    let mut consumer = Consumer::popping(node.api_addr, "chat").await?;
 
     let mut browser = Browser::connect(node.chat_addr).await?;
     let hello = consumer.next_message().await?;
@@ -51,8 +50,7 @@ async fn browser_lifecycle_is_queued_as_handshake_messages_and_close() -> anyhow
 async fn frames_after_auth_wait_for_uid_then_arrive_in_order() -> anyhow::Result<()> {
     let engine = engine().await?;
     let node = engine.node(0).unwrap();
-    let mut consumer = Consumer::connect(node.api_addr).await?;
-    consumer.pop("chat").await?;
+    let mut consumer = Consumer::popping(node.api_addr, "chat").await?;
     let mut browser = Browser::connect(node.chat_addr).await?;
     let client = consumer.next_message().await?.client;
 
@@ -105,8 +103,7 @@ async fn frames_after_auth_wait_for_uid_then_arrive_in_order() -> anyhow::Result
 async fn set_context_with_the_auth_key_also_releases_held_frames() -> anyhow::Result<()> {
     let engine = engine().await?;
     let node = engine.node(0).unwrap();
-    let mut consumer = Consumer::connect(node.api_addr).await?;
-    consumer.pop("chat").await?;
+    let mut consumer = Consumer::popping(node.api_addr, "chat").await?;
     let mut browser = Browser::connect(node.chat_addr).await?;
     let client = consumer.next_message().await?.client;
     browser.send(r#"{"op":"auth","args":["a","b"]}"#).await?;
@@ -146,8 +143,7 @@ async fn full_queue_rejects_the_push_and_closes_the_browser() -> anyhow::Result<
     assert!(counters.rejected >= 1);
 
     // What was queued is still there for a consumer that comes later.
-    let mut consumer = Consumer::connect(node.api_addr).await?;
-    consumer.pop("chat").await?;
+    let mut consumer = Consumer::popping(node.api_addr, "chat").await?;
     assert_eq!(
         event_name(&consumer.next_message().await?).as_deref(),
         Some("handshake")
@@ -173,8 +169,7 @@ async fn messages_queued_before_any_consumer_are_delivered_when_one_comes() -> a
     for i in 0..10 {
         producer.push("jobs", client, json!(i))?;
     }
-    let mut consumer = Consumer::connect(node.api_addr).await?;
-    consumer.pop("jobs").await?;
+    let mut consumer = Consumer::popping(node.api_addr, "jobs").await?;
     for i in 0..10 {
         let msg = consumer.next_message().await?;
         assert_eq!(msg.data, json!(i));
@@ -189,10 +184,8 @@ async fn messages_queued_before_any_consumer_are_delivered_when_one_comes() -> a
 async fn competing_consumers_each_get_every_message_exactly_once() -> anyhow::Result<()> {
     let engine = engine().await?;
     let node = engine.node(0).unwrap();
-    let mut a = Consumer::connect(node.api_addr).await?;
-    let mut b = Consumer::connect(node.api_addr).await?;
-    a.pop("chat").await?;
-    b.pop("chat").await?;
+    let mut a = Consumer::popping(node.api_addr, "chat").await?;
+    let mut b = Consumer::popping(node.api_addr, "chat").await?;
     engine.wait_for_consumers("chat", 2).await;
 
     let producer = engine.producer(&node.id).unwrap();
@@ -247,14 +240,12 @@ async fn a_message_handed_to_a_consumer_that_dies_is_not_delivered_again() -> an
     let node = engine.node(0).unwrap();
     let producer = engine.producer(&node.id).unwrap();
     let client = producer.register_client(None);
-    let mut dying = Consumer::connect(node.api_addr).await?;
-    dying.pop("chat").await?;
+    let mut dying = Consumer::popping(node.api_addr, "chat").await?;
     producer.push("chat", client, json!("first"))?;
     assert_eq!(dying.next_message().await?.data, json!("first"));
     drop(dying);
 
-    let mut next = Consumer::connect(node.api_addr).await?;
-    next.pop("chat").await?;
+    let mut next = Consumer::popping(node.api_addr, "chat").await?;
     producer.push("chat", client, json!("second"))?;
     assert_eq!(next.next_message().await?.data, json!("second"));
     assert_eq!(engine.counters().delivered, 2);
@@ -266,10 +257,8 @@ async fn a_message_handed_to_a_consumer_that_dies_is_not_delivered_again() -> an
 async fn a_consumer_that_stops_reading_leaves_the_rest_to_the_others() -> anyhow::Result<()> {
     let engine = engine().await?;
     let node = engine.node(0).unwrap();
-    let mut stalled = Consumer::connect(node.api_addr).await?;
-    let mut reading = Consumer::connect(node.api_addr).await?;
-    stalled.pop("chat").await?;
-    reading.pop("chat").await?;
+    let _stalled = Consumer::popping(node.api_addr, "chat").await?;
+    let mut reading = Consumer::popping(node.api_addr, "chat").await?;
     engine.wait_for_consumers("chat", 2).await;
 
     let producer = engine.producer(&node.id).unwrap();

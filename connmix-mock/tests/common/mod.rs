@@ -105,6 +105,13 @@ impl Consumer {
             .map_err(|e| anyhow!("engine error: {e}"))
     }
 
+    /// A consumer connected to `api` that already consumes `topic`.
+    pub async fn popping(api: SocketAddr, topic: &str) -> anyhow::Result<Self> {
+        let mut consumer = Self::connect(api).await?;
+        consumer.pop(topic).await?;
+        Ok(consumer)
+    }
+
     pub async fn pop(&mut self, topic: &str) -> anyhow::Result<()> {
         self.ok(Call::QueuePop {
             topics: vec![topic.to_owned()],
