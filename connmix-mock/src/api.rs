@@ -119,6 +119,24 @@ pub(crate) async fn serve(state: NodeState, socket: WebSocket) {
 /// Writes replies and events until the connection ends. A kill drops the socket without a
 /// close frame, as a crashed engine would; otherwise what is queued is written while the
 /// socket takes it, then the socket is closed.
+/// Frames written before one flush.
+const WRITE_BURST: usize = 64;
+
+/// Feeds `burst` in order (stopping after a close frame), then flushes once.
+async fn write_all(
+    sink: &mut futures_util::stream::SplitSink<WebSocket, Message>,
+    burst: Vec<Message>,
+) -> Result<(), axum::Error> {
+    for message in burst {
+        let closing = matches!(message, Message::Close(_));
+        sink.feed(message).await?;
+        if closing {
+            break;
+        }
+    }
+    sink.flush().await
+}
+
 async fn write(
     mut sink: futures_util::stream::SplitSink<WebSocket, Message>,
     mut rx: mpsc::Receiver<Message>,
@@ -132,12 +150,21 @@ async fn write(
             _ = done.cancelled() => None,
         };
         let Some(message) = message else { break };
-        let closing = matches!(message, Message::Close(_));
+        // Whatever else is already queued goes out with it in one flush, as the real engine
+        // coalesces writes under load: one syscall per burst rather than one per frame.
+        let mut burst = vec![message];
+        while burst.len() < WRITE_BURST {
+            match rx.try_recv() {
+                Ok(message) => burst.push(message),
+                Err(_) => break,
+            }
+        }
+        let closing = burst.iter().any(|m| matches!(m, Message::Close(_)));
         // Biased towards the write, so a frame is sent when the socket has room even after
         // the connection is done; a consumer that stopped reading cannot keep this task.
         let sent = tokio::select! {
             biased;
-            sent = sink.send(message) => sent.is_ok(),
+            sent = write_all(&mut sink, burst) => sent.is_ok(),
             _ = done.cancelled() => false,
         };
         if !sent || closing {

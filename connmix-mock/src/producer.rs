@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use connmix_protocol::{ClientId, Payload};
+use connmix_protocol::{ClientId, ConnFunc, Payload};
 use serde_json::{json, Value};
 use tokio::sync::mpsc;
 
@@ -50,6 +50,21 @@ impl Producer {
     /// Captures what a virtual connection receives from now on; `None` for an unknown client.
     pub fn receiver(&self, client: ClientId) -> Option<mpsc::Receiver<Payload>> {
         self.node.runtime()?.client(client)?.capture()
+    }
+
+    /// Subscribes a virtual connection to `channels`, as a consumer's `subscribe` call would;
+    /// false for an unknown client.
+    pub fn subscribe(&self, client: ClientId, channels: Vec<String>) -> bool {
+        let Some(runtime) = self.node.runtime() else {
+            return false;
+        };
+        runtime
+            .conn_call(
+                client,
+                ConnFunc::Subscribe { channels },
+                &self.cluster.config.auth_key,
+            )
+            .is_ok()
     }
 
     /// Closes a virtual connection; false when it was not open.
