@@ -1,0 +1,413 @@
+//! Matches every frame a synthetic connection receives against the replies it is owed, and
+//! times the senders' own answers from the moment their event was meant to be pushed.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use connmix_protocol::Payload;
+use hdrhistogram::Histogram;
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::workload::Expect;
+
+/// What kind of answer a latency sample belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Class {
+    /// An answer to chat traffic.
+    Chat,
+    /// An answer to a login.
+    Login,
+}
+
+/// One timed answer.
+#[derive(Debug, Clone, Copy)]
+pub struct Sample {
+    /// When its event was meant to be pushed.
+    pub intended: Instant,
+    /// When the answer arrived.
+    pub arrived: Instant,
+    /// What it answered.
+    pub class: Class,
+}
+
+impl Sample {
+    /// Push-to-answer time.
+    pub fn latency(&self) -> Duration {
+        self.arrived.saturating_duration_since(self.intended)
+    }
+}
+
+struct Owed {
+    value: Value,
+    timed: Option<(Instant, Class)>,
+}
+
+/// What one connection is owed, by the reply's usual text; equal texts queue oldest first.
+#[derive(Default)]
+struct Inbox {
+    by_text: HashMap<String, VecDeque<Owed>>,
+}
+
+impl Inbox {
+    fn take(&mut self, text: &str) -> Option<Owed> {
+        let queue = self.by_text.get_mut(text)?;
+        let owed = queue.pop_front();
+        if queue.is_empty() {
+            self.by_text.remove(text);
+        }
+        owed
+    }
+
+    /// The oldest owed reply equal to `value`, whatever its text.
+    fn take_value(&mut self, value: &Value) -> Option<Owed> {
+        let text = self
+            .by_text
+            .iter()
+            .find(|(_, queue)| queue.front().is_some_and(|owed| owed.value == *value))
+            .map(|(text, _)| text.clone())?;
+        self.take(&text)
+    }
+
+    fn some(&self, n: usize) -> Vec<String> {
+        self.by_text.keys().take(n).cloned().collect()
+    }
+}
+
+/// `text` without a trailing `,"time":<digits>` field: a delivery as expected, when the
+/// consumer wrote the fields in the usual order.
+fn without_time(text: &str) -> Option<String> {
+    let (head, tail) = text.rsplit_once(",\"time\":")?;
+    let digits = tail.strip_suffix('}')?;
+    (!digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit())).then(|| format!("{head}}}"))
+}
+
+/// How many mismatches are kept verbatim for the report.
+const KEPT_ERRORS: usize = 10;
+
+/// The replies owed to every connection, and what arrived.
+pub struct Checker {
+    inboxes: Vec<Mutex<Inbox>>,
+    outstanding: AtomicU64,
+    answered: AtomicU64,
+    wrong: AtomicU64,
+    errors: Mutex<Vec<String>>,
+    samples: Mutex<Vec<Sample>>,
+}
+
+impl Checker {
+    /// A checker for `connections` connections.
+    pub fn new(connections: usize) -> Self {
+        Self {
+            inboxes: (0..connections).map(|_| Mutex::default()).collect(),
+            outstanding: AtomicU64::new(0),
+            answered: AtomicU64::new(0),
+            wrong: AtomicU64::new(0),
+            errors: Mutex::default(),
+            samples: Mutex::default(),
+        }
+    }
+
+    /// Records that `expect` is owed; a timed one is timed from `intended` as `class`.
+    /// Call before pushing the event, so the answer cannot arrive first.
+    pub fn owe(&self, expect: Expect, intended: Instant, class: Class) {
+        let owed = Owed {
+            timed: expect.timed.then_some((intended, class)),
+            value: expect.value,
+        };
+        if let Ok(mut inbox) = self.inboxes[expect.conn].lock() {
+            inbox
+                .by_text
+                .entry(expect.text)
+                .or_default()
+                .push_back(owed);
+        }
+        self.outstanding.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Matches a frame connection `conn` received at `arrived` with the oldest equal reply it
+    /// is owed; anything else is counted as wrong.
+    pub fn receive(&self, conn: usize, payload: Payload, arrived: Instant) {
+        let text = match payload {
+            Payload::Text(text) => text,
+            Payload::Binary(bytes) => {
+                return self.wrong(format!(
+                    "connection {conn} got a binary frame of {} bytes",
+                    bytes.len()
+                ));
+            }
+        };
+        let Ok(mut inbox) = self.inboxes[conn].lock() else {
+            return;
+        };
+        let mut found = inbox.take(&text);
+        if found.is_none() {
+            found = without_time(&text).and_then(|usual| inbox.take(&usual));
+        }
+        if found.is_none() {
+            // Another field order, or a different reply: compare as JSON.
+            if let Ok(mut value) = serde_json::from_str::<Value>(&text) {
+                // A delivery's `time` is the consumer's clock: any value will do.
+                if let Value::Object(fields) = &mut value {
+                    if fields.contains_key("event") {
+                        fields.remove("time");
+                    }
+                }
+                found = inbox.take_value(&value);
+            }
+        }
+        let Some(owed) = found else {
+            let owed = inbox.some(3);
+            drop(inbox);
+            return self.wrong(format!(
+                "connection {conn} got {text} but was owed {}",
+                if owed.is_empty() {
+                    "nothing".to_owned()
+                } else {
+                    owed.join(" or ")
+                }
+            ));
+        };
+        drop(inbox);
+        self.outstanding.fetch_sub(1, Ordering::Relaxed);
+        if let Some((intended, class)) = owed.timed {
+            self.answered.fetch_add(1, Ordering::Relaxed);
+            if let Ok(mut samples) = self.samples.lock() {
+                samples.push(Sample {
+                    intended,
+                    arrived,
+                    class,
+                });
+            }
+        }
+    }
+
+    fn wrong(&self, what: String) {
+        self.wrong.fetch_add(1, Ordering::Relaxed);
+        if let Ok(mut errors) = self.errors.lock() {
+            if errors.len() < KEPT_ERRORS {
+                errors.push(what);
+            }
+        }
+    }
+
+    /// Replies owed and not yet received.
+    pub fn outstanding(&self) -> u64 {
+        self.outstanding.load(Ordering::Relaxed)
+    }
+
+    /// Timed answers received so far.
+    pub fn answered(&self) -> u64 {
+        self.answered.load(Ordering::Relaxed)
+    }
+
+    /// Frames that matched nothing owed.
+    pub fn wrong_count(&self) -> u64 {
+        self.wrong.load(Ordering::Relaxed)
+    }
+
+    /// Takes the timed answers recorded since the last call.
+    pub fn take_samples(&self) -> Vec<Sample> {
+        self.samples
+            .lock()
+            .map(|mut s| std::mem::take(&mut *s))
+            .unwrap_or_default()
+    }
+
+    /// Up to three replies still owed, for an error message.
+    pub fn some_owed(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        for (conn, inbox) in self.inboxes.iter().enumerate() {
+            if let Ok(inbox) = inbox.lock() {
+                for text in inbox.some(3 - out.len().min(3)) {
+                    out.push(format!("connection {conn}: {text}"));
+                }
+            }
+            if out.len() >= 3 {
+                break;
+            }
+        }
+        out
+    }
+
+    /// Fails with the first mismatches if any frame was wrong.
+    pub fn verdict(&self) -> anyhow::Result<()> {
+        let wrong = self.wrong_count();
+        if wrong == 0 {
+            return Ok(());
+        }
+        let errors = self
+            .errors
+            .lock()
+            .map(|e| e.join("\n  "))
+            .unwrap_or_default();
+        anyhow::bail!("{wrong} wrong replies, first ones:\n  {errors}")
+    }
+
+    /// Waits until nothing is owed; fails when nothing arrives for `quiet` while replies are
+    /// still owed, naming some of them.
+    pub async fn drained(&self, quiet: Duration) -> anyhow::Result<()> {
+        let mut last = (self.outstanding(), Instant::now());
+        loop {
+            self.verdict()?;
+            let now = self.outstanding();
+            if now == 0 {
+                return Ok(());
+            }
+            if now != last.0 {
+                last = (now, Instant::now());
+            } else if last.1.elapsed() > quiet {
+                anyhow::bail!(
+                    "{now} replies never arrived (nothing for {quiet:?}), e.g.\n  {}",
+                    self.some_owed().join("\n  ")
+                );
+            }
+            // A benchmark may poll: this is its progress watch, not a test's synchronisation.
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+}
+
+/// Latency percentiles in milliseconds.
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+pub struct Percentiles {
+    /// Samples.
+    pub count: u64,
+    /// Median.
+    pub p50_ms: f64,
+    /// 99th percentile.
+    pub p99_ms: f64,
+    /// 99.9th percentile.
+    pub p999_ms: f64,
+    /// Largest.
+    pub max_ms: f64,
+}
+
+impl Percentiles {
+    /// The percentiles of `latencies`.
+    pub fn of(latencies: impl IntoIterator<Item = Duration>) -> Self {
+        let Ok(mut histogram) = Histogram::<u64>::new(3) else {
+            return Self::default();
+        };
+        for latency in latencies {
+            let micros = u64::try_from(latency.as_micros())
+                .unwrap_or(u64::MAX)
+                .max(1);
+            let _ = histogram.record(micros);
+        }
+        let ms = |micros: u64| micros as f64 / 1000.0;
+        Self {
+            count: histogram.len(),
+            p50_ms: ms(histogram.value_at_quantile(0.5)),
+            p99_ms: ms(histogram.value_at_quantile(0.99)),
+            p999_ms: ms(histogram.value_at_quantile(0.999)),
+            max_ms: ms(histogram.max()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn expect(conn: usize, value: Value, timed: bool) -> Expect {
+        Expect {
+            conn,
+            text: value.to_string(),
+            value,
+            timed,
+        }
+    }
+
+    #[tokio::test]
+    async fn replies_match_in_any_field_order_and_ignore_the_delivery_time() {
+        let checker = Checker::new(2);
+        let start = Instant::now();
+        let delivery = json!({"event":"subscribe","channel":"room_1","data":"uid:1,message:é","uid":1,"text":"é"});
+        checker.owe(expect(1, delivery, false), start, Class::Chat);
+        checker.owe(expect(0, json!({"op":"ping"}), true), start, Class::Chat);
+        let reordered = r#"{"text":"é","uid":1,"time":123,"channel":"room_1","event":"subscribe","data":"uid:1,message:é"}"#;
+        checker.receive(1, Payload::Text(reordered.into()), Instant::now());
+        checker.receive(0, Payload::Text(r#"{"op":"ping"}"#.into()), Instant::now());
+        checker.drained(Duration::from_secs(1)).await.unwrap();
+        assert_eq!(checker.answered(), 1);
+        assert_eq!(checker.take_samples().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_wrong_reply_fails_the_run_and_names_it() {
+        let checker = Checker::new(1);
+        checker.owe(
+            expect(0, json!({"op":"pong"}), true),
+            Instant::now(),
+            Class::Chat,
+        );
+        checker.receive(
+            0,
+            Payload::Text(r#"{"op":"pong","extra":1}"#.into()),
+            Instant::now(),
+        );
+        let err = checker
+            .drained(Duration::from_millis(50))
+            .await
+            .unwrap_err();
+        assert!(
+            err.to_string().contains(r#"got {"op":"pong","extra":1}"#),
+            "{err}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_missing_reply_fails_the_run_and_names_it() {
+        let checker = Checker::new(1);
+        checker.owe(
+            expect(0, json!({"op":"pong"}), true),
+            Instant::now(),
+            Class::Chat,
+        );
+        let err = checker
+            .drained(Duration::from_millis(50))
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("1 replies never arrived"), "{err}");
+        assert!(
+            err.to_string().contains(r#"connection 0: {"op":"pong"}"#),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn the_time_field_is_cut_only_from_the_end() {
+        assert_eq!(
+            without_time(r#"{"event":"subscribe","text":"a","time":17}"#).as_deref(),
+            Some(r#"{"event":"subscribe","text":"a"}"#)
+        );
+        assert_eq!(without_time(r#"{"text":"a","time":"17"}"#), None);
+        assert_eq!(without_time(r#"{"text":"a"}"#), None);
+    }
+
+    #[tokio::test]
+    async fn equal_replies_are_matched_oldest_first() {
+        let checker = Checker::new(1);
+        let first = Instant::now();
+        let second = first + Duration::from_millis(5);
+        checker.owe(expect(0, json!({"op":"pong"}), true), first, Class::Chat);
+        checker.owe(expect(0, json!({"op":"pong"}), true), second, Class::Chat);
+        checker.receive(0, Payload::Text(r#"{"op":"pong"}"#.into()), second);
+        let samples = checker.take_samples();
+        assert_eq!(samples[0].intended, first);
+        assert_eq!(checker.outstanding(), 1);
+    }
+
+    #[test]
+    fn percentiles_come_from_the_samples() {
+        let p = Percentiles::of((1..=1000).map(Duration::from_micros));
+        assert_eq!(p.count, 1000);
+        assert!((p.p50_ms - 0.5).abs() < 0.01, "{p:?}");
+        assert!((p.max_ms - 1.0).abs() < 0.01, "{p:?}");
+    }
+}

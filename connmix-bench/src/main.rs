@@ -1,0 +1,58 @@
+//! `connmix-bench`: measures `chat-consumer` against a no-logic ceiling and a Python asyncio
+//! baseline on the mock engine, and writes the figures BENCHMARKS.md quotes.
+//!
+//! `cargo run --release -p connmix-bench -- --quick` takes under a minute;
+//! without `--quick` it runs every part (about five minutes). `--help` lists the options.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use connmix_bench::{echo, harness, run, RunArgs};
+
+#[derive(Debug, Parser)]
+#[command(version, about, args_conflicts_with_subcommands = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    #[command(flatten)]
+    run: RunArgs,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the benchmark (the default).
+    Run(RunArgs),
+    /// The ceiling contestant: answer every browser frame with one mesh.send of itself.
+    Echo {
+        /// The engine's center, host:port.
+        #[arg(long, default_value = "127.0.0.1:6787")]
+        host: String,
+        /// The queue to consume.
+        #[arg(long, default_value = harness::QUEUE)]
+        queue: String,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let outcome = match cli.command {
+        Some(Command::Echo { host, queue }) => tokio::runtime::Runtime::new()
+            .map_err(anyhow::Error::from)
+            .and_then(|rt| rt.block_on(echo::run(&host, &queue))),
+        Some(Command::Run(args)) => run::main(args),
+        None => run::main(cli.run),
+    };
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,344 @@
+//! The results: a JSON file, a latency plot, Markdown tables, and the one-line summary.
+
+use std::path::Path;
+
+use anyhow::Context as _;
+use plotters::prelude::*;
+use serde::Serialize;
+
+use crate::contestant::Kind;
+use crate::e2e::EndToEnd;
+use crate::run::{Cores, Ladder, Storm, Throughput};
+use crate::RunArgs;
+
+/// Everything one run measured.
+#[derive(Debug, Serialize)]
+pub struct Report {
+    /// The machine and how the run was set up.
+    pub setup: Setup,
+    /// Every throughput measurement, in the order made (rounds interleave contestants).
+    pub throughput: Vec<Throughput>,
+    /// Open-loop latency ladders.
+    pub latency: Vec<Ladder>,
+    /// The login storm (full runs).
+    pub storm: Option<Storm>,
+    /// Throughput with 1, 2 and 4 chat-consumer processes (full runs).
+    pub scaling: Vec<Throughput>,
+    /// Browser WebSockets through the chat port (full runs).
+    pub e2e: Option<EndToEnd>,
+    /// The headline ratios.
+    pub summary: Summary,
+}
+
+/// The machine and the run's settings.
+#[derive(Debug, Serialize)]
+pub struct Setup {
+    /// CPU model.
+    pub cpu: String,
+    /// Logical CPUs.
+    pub cpus: usize,
+    /// Kernel release.
+    pub kernel: String,
+    /// The commit measured, when in a git checkout.
+    pub commit: Option<String>,
+    /// Quick mode.
+    pub quick: bool,
+    /// Synthetic connections sending the mix.
+    pub connections: usize,
+    /// Whether the engine side and the contestants were pinned to separate cores.
+    pub pinned: bool,
+}
+
+/// Headline figures.
+#[derive(Debug, Default, Serialize)]
+pub struct Summary {
+    /// chat-consumer's median throughput over the echo ceiling's.
+    pub chat_over_echo: Option<f64>,
+    /// chat-consumer's median throughput over the baseline's.
+    pub chat_over_baseline: Option<f64>,
+    /// chat-consumer's p99 at half its maximum rate, ms.
+    pub chat_p99_ms_at_half_max: Option<f64>,
+}
+
+impl Report {
+    /// An empty report for a run with `args`.
+    pub fn new(args: &RunArgs, cores: Cores) -> Self {
+        let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+        let cpu = cpuinfo
+            .lines()
+            .find_map(|l| l.strip_prefix("model name"))
+            .map(|l| l.trim_start_matches([' ', '\t', ':']).to_owned())
+            .unwrap_or_else(|| "unknown".into());
+        let commit = std::process::Command::new("git")
+            .args(["rev-parse", "--short", "HEAD"])
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned());
+        Self {
+            setup: Setup {
+                cpu,
+                cpus: std::thread::available_parallelism().map_or(1, |n| n.get()),
+                kernel: std::fs::read_to_string("/proc/sys/kernel/osrelease")
+                    .unwrap_or_default()
+                    .trim()
+                    .to_owned(),
+                commit,
+                quick: args.quick,
+                connections: args.connections,
+                pinned: cores.contestant.is_some(),
+            },
+            throughput: Vec::new(),
+            latency: Vec::new(),
+            storm: None,
+            scaling: Vec::new(),
+            e2e: None,
+            summary: Summary::default(),
+        }
+    }
+
+    /// The median of `kind`'s throughput rounds.
+    pub fn median_throughput(&self, kind: Kind) -> Option<f64> {
+        median(self.rounds(kind).map(|t| t.events_per_s).collect())
+    }
+
+    fn rounds(&self, kind: Kind) -> impl Iterator<Item = &Throughput> {
+        self.throughput.iter().filter(move |t| t.contestant == kind)
+    }
+
+    fn finish(&mut self) {
+        let chat = self.median_throughput(Kind::Chat);
+        let ratio = |other: Option<f64>| chat.zip(other).map(|(c, o)| c / o);
+        self.summary = Summary {
+            chat_over_echo: ratio(self.median_throughput(Kind::Echo)),
+            chat_over_baseline: ratio(self.median_throughput(Kind::Baseline)),
+            chat_p99_ms_at_half_max: self
+                .latency
+                .iter()
+                .find(|l| l.contestant == Kind::Chat)
+                .and_then(|l| {
+                    l.steps
+                        .iter()
+                        .find(|s| (s.offered_per_s / chat.unwrap_or(1.0) - 0.5).abs() < 1e-6)
+                })
+                .map(|s| s.latency.p99_ms),
+        };
+    }
+
+    /// `chat/echo=<ratio> chat/baseline=<ratio> p99_ms=<p99>`, `n/a` for what was not run.
+    pub fn summary_line(&self) -> String {
+        let show =
+            |v: Option<f64>, digits: usize| v.map_or("n/a".to_owned(), |v| format!("{v:.digits$}"));
+        format!(
+            "chat/echo={} chat/baseline={} p99_ms={}",
+            show(self.summary.chat_over_echo, 3),
+            show(self.summary.chat_over_baseline, 2),
+            show(self.summary.chat_p99_ms_at_half_max, 3)
+        )
+    }
+
+    /// The tables BENCHMARKS.md quotes, in Markdown.
+    pub fn markdown(&self) -> String {
+        let mut md = String::new();
+        md.push_str("### Throughput (closed loop, medians of the rounds)\n\n");
+        md.push_str("| contestant | events/s median | min–max | CPU µs/event | contestant CPU | engine-side CPU | peak RSS MiB |\n|---|---|---|---|---|---|---|\n");
+        for kind in [Kind::Echo, Kind::Chat, Kind::Baseline] {
+            let rounds: Vec<&Throughput> = self.rounds(kind).collect();
+            if rounds.is_empty() {
+                continue;
+            }
+            let rates: Vec<f64> = rounds.iter().map(|t| t.events_per_s).collect();
+            let lo = rates.iter().copied().fold(f64::INFINITY, f64::min);
+            let hi = rates.iter().copied().fold(0.0, f64::max);
+            let med = |f: fn(&Throughput) -> f64| {
+                median(rounds.iter().map(|t| f(t)).collect()).unwrap_or(0.0)
+            };
+            md.push_str(&format!(
+                "| {} | {:.0} | {:.0}–{:.0} | {:.1} | {:.0}% | {:.0}% | {:.1} |\n",
+                kind.label(),
+                med(|t| t.events_per_s),
+                lo,
+                hi,
+                med(|t| t.cpu_us_per_event),
+                med(|t| t.cpu_share) * 100.0,
+                med(|t| t.engine_cpu_share) * 100.0,
+                rounds.iter().map(|t| t.peak_rss_mib).fold(0.0, f64::max),
+            ));
+        }
+        md.push_str(&format!("\n`{}`\n", self.summary_line()));
+        if !self.latency.is_empty() {
+            md.push_str(
+                "\n### Latency (open loop, from when each event was due to its answer)\n\n",
+            );
+            md.push_str("| contestant | offered/s | p50 ms | p99 ms | p99.9 ms | max ms | kept up |\n|---|---|---|---|---|---|---|\n");
+            for ladder in &self.latency {
+                for step in &ladder.steps {
+                    let l = &step.latency;
+                    md.push_str(&format!(
+                        "| {} | {:.0} | {:.2} | {:.2} | {:.2} | {:.2} | {} |\n",
+                        ladder.contestant.label(),
+                        step.offered_per_s,
+                        l.p50_ms,
+                        l.p99_ms,
+                        l.p999_ms,
+                        l.max_ms,
+                        if step.kept_up { "yes" } else { "no" }
+                    ));
+                }
+            }
+            md.push_str("\n| contestant | highest offered rate with p99 < 10 ms |\n|---|---|\n");
+            for ladder in &self.latency {
+                md.push_str(&format!(
+                    "| {} | {} |\n",
+                    ladder.contestant.label(),
+                    ladder
+                        .max_rate_p99_under_10ms
+                        .map_or("none".into(), |r| format!("{r:.0}/s"))
+                ));
+            }
+        }
+        if let Some(storm) = &self.storm {
+            md.push_str(&format!(
+                "\n### Login storm\n\n{} logins pushed at once while chat flows at {:.0} events/s: {:.0} logins/s (login p50 {:.1} ms, max {:.1} ms); chat p99 {:.2} ms during the storm (p99.9 {:.2}, max {:.2}), {:.2} ms outside it.\n",
+                storm.logins,
+                storm.chat_offered_per_s,
+                storm.logins_per_s,
+                storm.login_latency.p50_ms,
+                storm.login_latency.max_ms,
+                storm.chat_during_storm.p99_ms,
+                storm.chat_during_storm.p999_ms,
+                storm.chat_during_storm.max_ms,
+                storm.chat_outside_storm.p99_ms,
+            ));
+        }
+        if !self.scaling.is_empty() {
+            md.push_str("\n### Scaling (chat-consumer processes sharing the contestant core)\n\n| processes | events/s | contestant CPU | engine-side CPU |\n|---|---|---|---|\n");
+            for t in &self.scaling {
+                md.push_str(&format!(
+                    "| {} | {:.0} | {:.0}% | {:.0}% |\n",
+                    t.processes,
+                    t.events_per_s,
+                    t.cpu_share * 100.0,
+                    t.engine_cpu_share * 100.0
+                ));
+            }
+        }
+        if let Some(e2e) = &self.e2e {
+            md.push_str(&e2e.markdown());
+        }
+        md
+    }
+}
+
+fn median(mut values: Vec<f64>) -> Option<f64> {
+    if values.is_empty() {
+        return None;
+    }
+    values.sort_by(f64::total_cmp);
+    let mid = values.len() / 2;
+    Some(if values.len() % 2 == 1 {
+        values[mid]
+    } else {
+        (values[mid - 1] + values[mid]) / 2.0
+    })
+}
+
+/// Fills in the summary, then writes `results.json`, `latency.svg` (when there is a ladder) and
+/// `summary.md` under `out`.
+pub fn write(report: &mut Report, out: &Path) -> anyhow::Result<()> {
+    report.finish();
+    let json = out.join("results.json");
+    std::fs::write(&json, serde_json::to_string_pretty(report)?)
+        .with_context(|| format!("cannot write {}", json.display()))?;
+    let svg = out.join("latency.svg");
+    if report.latency.iter().any(|l| !l.steps.is_empty()) {
+        plot(&report.latency, &svg)?;
+    }
+    let md = out.join("summary.md");
+    std::fs::write(&md, report.markdown())
+        .with_context(|| format!("cannot write {}", md.display()))?;
+    eprintln!(
+        "wrote {}, {} and {}",
+        json.display(),
+        svg.display(),
+        md.display()
+    );
+    Ok(())
+}
+
+/// p99 latency against offered rate, one line per contestant, both axes logarithmic.
+fn plot(ladders: &[Ladder], path: &Path) -> anyhow::Result<()> {
+    let points: Vec<(f64, f64)> = ladders
+        .iter()
+        .flat_map(|l| l.steps.iter().map(|s| (s.offered_per_s, s.latency.p99_ms)))
+        .collect();
+    let (x_lo, x_hi) = points
+        .iter()
+        .fold((f64::MAX, 0.0f64), |(lo, hi), p| (lo.min(p.0), hi.max(p.0)));
+    let (y_lo, y_hi) = points
+        .iter()
+        .fold((f64::MAX, 0.0f64), |(lo, hi), p| (lo.min(p.1), hi.max(p.1)));
+    let root = SVGBackend::new(path, (900, 560)).into_drawing_area();
+    root.fill(&WHITE).map_err(plot_err)?;
+    let mut chart = ChartBuilder::on(&root)
+        .caption(
+            "p99 latency against offered rate (open loop)",
+            ("sans-serif", 22),
+        )
+        .margin(16)
+        .x_label_area_size(48)
+        .y_label_area_size(64)
+        .build_cartesian_2d(
+            ((x_lo * 0.8).max(1.0)..x_hi * 1.25).log_scale(),
+            ((y_lo * 0.8).max(0.01)..(y_hi * 1.25).max(20.0)).log_scale(),
+        )
+        .map_err(plot_err)?;
+    chart
+        .configure_mesh()
+        .x_desc("offered events/s")
+        .y_desc("p99 ms (from when each event was due)")
+        .draw()
+        .map_err(plot_err)?;
+    let colours = [RED, BLUE, GREEN, MAGENTA];
+    for (ladder, colour) in ladders.iter().zip(colours) {
+        let series: Vec<(f64, f64)> = ladder
+            .steps
+            .iter()
+            .map(|s| (s.offered_per_s, s.latency.p99_ms))
+            .collect();
+        chart
+            .draw_series(LineSeries::new(series.clone(), colour.stroke_width(2)))
+            .map_err(plot_err)?
+            .label(ladder.contestant.label())
+            .legend(move |(x, y)| {
+                PathElement::new(vec![(x, y), (x + 20, y)], colour.stroke_width(2))
+            });
+        chart
+            .draw_series(
+                series
+                    .into_iter()
+                    .map(|p| Circle::new(p, 4, colour.filled())),
+            )
+            .map_err(plot_err)?;
+    }
+    // The 10 ms line the ladder's "highest rate" refers to.
+    chart
+        .draw_series(LineSeries::new(
+            vec![(x_lo * 0.8, 10.0), (x_hi * 1.25, 10.0)],
+            BLACK.mix(0.3),
+        ))
+        .map_err(plot_err)?;
+    chart
+        .configure_series_labels()
+        .background_style(WHITE.mix(0.8))
+        .border_style(BLACK)
+        .position(SeriesLabelPosition::UpperLeft)
+        .draw()
+        .map_err(plot_err)?;
+    root.present().map_err(plot_err)?;
+    Ok(())
+}
+
+fn plot_err(err: impl std::fmt::Display) -> anyhow::Error {
+    anyhow::anyhow!("cannot draw the plot: {err}")
+}

@@ -1,0 +1,505 @@
+//! The benchmark run: contestants in turn against one engine, phase by phase.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use serde::Serialize;
+
+use crate::checker::{Class, Percentiles};
+use crate::contestant::{self, Contestant, Kind, Programs, Usage};
+use crate::harness::{Harness, NODES};
+use crate::report::{self, Report};
+use crate::workload::Answers;
+use crate::RunArgs;
+
+/// Logins in the storm.
+const STORM_LOGINS: usize = 200;
+/// Offered rates of the latency ladder, as fractions of each contestant's measured maximum.
+const LADDER: [f64; 7] = [0.1, 0.25, 0.5, 0.7, 0.85, 1.0, 1.2];
+/// Consumer processes in the scaling run.
+const SCALING: [usize; 3] = [1, 2, 4];
+/// How long the run waits for a reply that is owed before calling it missing.
+const QUIET: Duration = Duration::from_secs(10);
+
+/// The cores: the engine side on the first, contestants on the second.
+#[derive(Debug, Clone, Copy)]
+pub struct Cores {
+    /// The mock engine, its pusher and its checker.
+    pub engine: Option<core_affinity::CoreId>,
+    /// Contestant processes.
+    pub contestant: Option<usize>,
+}
+
+/// Runs the benchmark described by `args` on its own runtime.
+pub fn main(args: RunArgs) -> anyhow::Result<()> {
+    let ids = core_affinity::get_core_ids().unwrap_or_default();
+    let cores = if ids.len() >= 2 {
+        Cores {
+            engine: Some(ids[0]),
+            contestant: Some(ids[1].id),
+        }
+    } else {
+        eprintln!("warning: fewer than two cores; nothing is pinned");
+        Cores {
+            engine: None,
+            contestant: None,
+        }
+    };
+    let engine_core = cores.engine;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .on_thread_start(move || {
+            if let Some(core) = engine_core {
+                core_affinity::set_for_current(core);
+            }
+        })
+        .build()?;
+    runtime.block_on(run(args, cores))
+}
+
+/// One throughput measurement.
+#[derive(Debug, Clone, Serialize)]
+pub struct Throughput {
+    /// The contestant.
+    pub contestant: Kind,
+    /// Its processes.
+    pub processes: usize,
+    /// Events answered per second.
+    pub events_per_s: f64,
+    /// Contestant CPU time per event, microseconds.
+    pub cpu_us_per_event: f64,
+    /// Contestant CPU time over wall time (1.0 = one core busy).
+    pub cpu_share: f64,
+    /// The engine side's (engine, pusher, checker) CPU time over wall time.
+    pub engine_cpu_share: f64,
+    /// Peak resident memory of the largest contestant process, MiB.
+    pub peak_rss_mib: f64,
+}
+
+/// One step of an open-loop run.
+#[derive(Debug, Clone, Serialize)]
+pub struct Step {
+    /// Events pushed per second.
+    pub offered_per_s: f64,
+    /// Latency from when each event was due to its answer.
+    pub latency: Percentiles,
+    /// Whether every answer came within a second of the step's end.
+    pub kept_up: bool,
+}
+
+/// A contestant's latency ladder.
+#[derive(Debug, Clone, Serialize)]
+pub struct Ladder {
+    /// The contestant.
+    pub contestant: Kind,
+    /// Its steps, slowest first; the ladder stops at the first step it could not keep up with.
+    pub steps: Vec<Step>,
+    /// The highest offered rate with p99 under 10 ms.
+    pub max_rate_p99_under_10ms: Option<f64>,
+}
+
+/// The login storm.
+#[derive(Debug, Clone, Serialize)]
+pub struct Storm {
+    /// Logins pushed at once.
+    pub logins: usize,
+    /// Logins answered per second.
+    pub logins_per_s: f64,
+    /// Login latency.
+    pub login_latency: Percentiles,
+    /// Chat traffic offered meanwhile, per second.
+    pub chat_offered_per_s: f64,
+    /// Chat latency for events due during the storm.
+    pub chat_during_storm: Percentiles,
+    /// Chat latency for the rest of the step.
+    pub chat_outside_storm: Percentiles,
+}
+
+async fn run(args: RunArgs, cores: Cores) -> anyhow::Result<()> {
+    let out = &args.out;
+    let logs = out.join("logs");
+    std::fs::create_dir_all(&logs).with_context(|| format!("cannot create {}", logs.display()))?;
+    let crate_dir = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let python = if args.skip_baseline {
+        None
+    } else {
+        Some(
+            contestant::python_env(
+                &out.join("venv"),
+                &crate_dir.join("baseline/requirements.txt"),
+            )
+            .await?,
+        )
+    };
+    let programs = Programs {
+        bench: std::env::current_exe()?,
+        chat: chat_program()?,
+        python,
+        baseline: crate_dir.join("baseline/consumer.py"),
+        database: std::path::absolute(out.join("bench-users.sqlite"))?,
+        logs,
+    };
+    let mut kinds = vec![Kind::Echo, Kind::Chat];
+    if !args.skip_baseline {
+        kinds.push(Kind::Baseline);
+    }
+    let (rounds, seconds) = if args.quick {
+        (1, args.seconds.min(2.0))
+    } else {
+        (args.rounds.max(1), args.seconds)
+    };
+    let measure = Duration::from_secs_f64(seconds);
+    let warmup = Duration::from_secs_f64((seconds / 5.0).clamp(0.3, 1.0));
+    let storm = if args.quick { 0 } else { STORM_LOGINS };
+    eprintln!(
+        "starting the mock engine and {} users",
+        args.connections + storm
+    );
+    let mut harness =
+        Harness::start(args.connections, storm, &programs.database, cores.engine).await?;
+    let mut report = Report::new(&args, cores);
+
+    // Throughput: every contestant once per round, in turn.
+    for round in 1..=rounds {
+        for &kind in &kinds {
+            let mut procs = start(kind, 1, &programs, &harness, cores).await?;
+            let result = throughput(&mut harness, &mut procs, kind, warmup, measure).await;
+            stop(procs, &harness).await?;
+            let result =
+                result.with_context(|| format!("{} throughput, round {round}", kind.label()))?;
+            eprintln!(
+                "round {round} {:>8}: {:>9.0} events/s, {:.1} µs CPU/event, {:.1} MiB",
+                kind.label(),
+                result.events_per_s,
+                result.cpu_us_per_event,
+                result.peak_rss_mib
+            );
+            report.throughput.push(result);
+        }
+    }
+    let maxima: Vec<(Kind, f64)> = kinds
+        .iter()
+        .map(|&kind| (kind, report.median_throughput(kind).unwrap_or(0.0)))
+        .collect();
+    let max = |kind: Kind| {
+        maxima
+            .iter()
+            .find(|(k, _)| *k == kind)
+            .map_or(0.0, |(_, m)| *m)
+    };
+
+    // Latency: open-loop ladders (quick: chat-consumer at half its maximum only).
+    let ladder_kinds: Vec<Kind> = if args.quick {
+        vec![Kind::Chat]
+    } else {
+        kinds.clone()
+    };
+    let step_time = if args.quick {
+        Duration::from_secs(2)
+    } else {
+        Duration::from_secs(3)
+    };
+    for kind in ladder_kinds {
+        let fractions: &[f64] = if args.quick { &[0.5] } else { &LADDER };
+        let answers = answers(kind);
+        let procs = start(kind, 1, &programs, &harness, cores).await?;
+        let mut steps = Vec::new();
+        let mut failed = None;
+        for &fraction in fractions {
+            let rate = fraction * max(kind);
+            match step(&mut harness, answers, rate, step_time).await {
+                Ok(step) => {
+                    eprintln!(
+                        "latency {:>8} at {:>7.0}/s: p50 {:.2} ms, p99 {:.2} ms, p99.9 {:.2} ms, max {:.2} ms{}",
+                        kind.label(),
+                        rate,
+                        step.latency.p50_ms,
+                        step.latency.p99_ms,
+                        step.latency.p999_ms,
+                        step.latency.max_ms,
+                        if step.kept_up { "" } else { " (fell behind)" }
+                    );
+                    let kept_up = step.kept_up;
+                    steps.push(step);
+                    if !kept_up {
+                        break;
+                    }
+                }
+                Err(err) => {
+                    failed = Some(err);
+                    break;
+                }
+            }
+        }
+        stop(procs, &harness).await?;
+        if let Some(err) = failed {
+            return Err(err.context(format!("{} latency", kind.label())));
+        }
+        report.latency.push(Ladder {
+            contestant: kind,
+            max_rate_p99_under_10ms: steps
+                .iter()
+                .filter(|s| s.kept_up && s.latency.p99_ms < 10.0)
+                .map(|s| s.offered_per_s)
+                .reduce(f64::max),
+            steps,
+        });
+    }
+
+    if !args.quick {
+        // Login storm: logins pushed at once while chat flows at half the maximum.
+        let procs = start(Kind::Chat, 1, &programs, &harness, cores).await?;
+        let result = login_storm(&mut harness, 0.5 * max(Kind::Chat), storm).await;
+        stop(procs, &harness).await?;
+        let result = result.context("login storm")?;
+        eprintln!(
+            "storm: {} logins at {:.0}/s; chat p99 {:.2} ms during, {:.2} ms outside",
+            result.logins,
+            result.logins_per_s,
+            result.chat_during_storm.p99_ms,
+            result.chat_outside_storm.p99_ms
+        );
+        report.storm = Some(result);
+
+        // Scaling: 1, 2, 4 chat-consumer processes sharing the contestant core.
+        for processes in SCALING {
+            let mut procs = start(Kind::Chat, processes, &programs, &harness, cores).await?;
+            let result = throughput(&mut harness, &mut procs, Kind::Chat, warmup, measure).await;
+            stop(procs, &harness).await?;
+            let result = result.with_context(|| format!("scaling with {processes} processes"))?;
+            eprintln!(
+                "scaling: {processes} chat-consumer: {:.0} events/s",
+                result.events_per_s
+            );
+            report.scaling.push(result);
+        }
+    }
+    harness.shutdown().await;
+
+    if !args.quick && !args.skip_e2e {
+        report.e2e = Some(
+            crate::e2e::run(&programs, cores)
+                .await
+                .context("end to end")?,
+        );
+    }
+
+    report::write(&mut report, out)?;
+    println!("{}", report.summary_line());
+    Ok(())
+}
+
+fn answers(kind: Kind) -> Answers {
+    match kind {
+        Kind::Echo => Answers::Echo,
+        Kind::Chat | Kind::Baseline => Answers::Chat,
+    }
+}
+
+/// Starts `processes` of `kind` and waits until each consumes on every node.
+async fn start(
+    kind: Kind,
+    processes: usize,
+    programs: &Programs,
+    harness: &Harness,
+    cores: Cores,
+) -> anyhow::Result<Vec<Contestant>> {
+    harness.wait_for_no_consumers().await?;
+    let center = harness.engine.center_host();
+    let mut procs = Vec::with_capacity(processes);
+    for instance in 0..processes {
+        procs.push(Contestant::spawn(
+            kind,
+            programs,
+            &center,
+            cores.contestant,
+            instance,
+        )?);
+    }
+    let ready = harness.wait_for_consumers(NODES * processes, Duration::from_secs(30));
+    tokio::pin!(ready);
+    loop {
+        tokio::select! {
+            ready = &mut ready => break ready?,
+            _ = tokio::time::sleep(Duration::from_millis(100)) => {
+                for proc in &mut procs {
+                    proc.check_alive()?;
+                }
+            }
+        }
+    }
+    Ok(procs)
+}
+
+async fn stop(procs: Vec<Contestant>, harness: &Harness) -> anyhow::Result<()> {
+    for proc in procs {
+        proc.stop().await?;
+    }
+    harness.wait_for_no_consumers().await
+}
+
+fn total(procs: &[Contestant]) -> anyhow::Result<Usage> {
+    let mut sum = Usage::default();
+    for proc in procs {
+        let usage = proc.usage()?;
+        sum.cpu += usage.cpu;
+        sum.peak_rss = sum.peak_rss.max(usage.peak_rss);
+    }
+    Ok(sum)
+}
+
+/// Closed-loop throughput: answered events per second over `measure`, after `warmup`.
+async fn throughput(
+    harness: &mut Harness,
+    procs: &mut [Contestant],
+    kind: Kind,
+    warmup: Duration,
+    measure: Duration,
+) -> anyhow::Result<Throughput> {
+    let stop = Arc::new(AtomicBool::new(false));
+    let checker = Arc::clone(&harness.checker);
+    let sample = {
+        let stop = Arc::clone(&stop);
+        let procs = &*procs;
+        async move {
+            let measured = async {
+                tokio::time::sleep(warmup).await;
+                let before = (
+                    checker.answered(),
+                    total(procs)?,
+                    contestant::usage("self")?,
+                    Instant::now(),
+                );
+                tokio::time::sleep(measure).await;
+                let after = (
+                    checker.answered(),
+                    total(procs)?,
+                    contestant::usage("self")?,
+                    Instant::now(),
+                );
+                anyhow::Ok((before, after))
+            }
+            .await;
+            stop.store(true, Ordering::Relaxed);
+            measured
+        }
+    };
+    let (pushed, measured) = tokio::join!(
+        harness.closed_loop(answers(kind), Arc::clone(&stop)),
+        sample
+    );
+    pushed?;
+    let (before, after) = measured?;
+    harness.checker.drained(QUIET).await?;
+    harness.checker.take_samples();
+    let wall = (after.3 - before.3).as_secs_f64();
+    let events = (after.0 - before.0) as f64;
+    let cpu = (after.1.cpu - before.1.cpu).as_secs_f64();
+    Ok(Throughput {
+        contestant: kind,
+        processes: procs.len(),
+        events_per_s: events / wall,
+        cpu_us_per_event: cpu * 1e6 / events.max(1.0),
+        cpu_share: cpu / wall,
+        engine_cpu_share: (after.2.cpu - before.2.cpu).as_secs_f64() / wall,
+        peak_rss_mib: after.1.peak_rss as f64 / (1024.0 * 1024.0),
+    })
+}
+
+/// One open-loop step at `rate`.
+async fn step(
+    harness: &mut Harness,
+    answers: Answers,
+    rate: f64,
+    duration: Duration,
+) -> anyhow::Result<Step> {
+    let ran = harness.open_loop(answers, rate, duration, 0).await?;
+    harness.checker.drained(QUIET).await?;
+    let samples = harness.checker.take_samples();
+    let last = samples.iter().map(|s| s.arrived).max().unwrap_or(ran.end);
+    let warm = ran.start + duration / 10;
+    Ok(Step {
+        offered_per_s: rate,
+        latency: Percentiles::of(
+            samples
+                .iter()
+                .filter(|s| s.intended >= warm)
+                .map(|s| s.latency()),
+        ),
+        kept_up: last <= ran.end + Duration::from_secs(1),
+    })
+}
+
+async fn login_storm(harness: &mut Harness, rate: f64, logins: usize) -> anyhow::Result<Storm> {
+    let duration = Duration::from_secs(6);
+    let ran = harness
+        .open_loop(Answers::Chat, rate, duration, logins)
+        .await?;
+    harness.checker.drained(QUIET).await?;
+    let samples = harness.checker.take_samples();
+    let started = ran.storm_started.context("the storm was not pushed")?;
+    let login_samples: Vec<_> = samples.iter().filter(|s| s.class == Class::Login).collect();
+    anyhow::ensure!(
+        login_samples.len() == logins,
+        "{} of {logins} logins answered",
+        login_samples.len()
+    );
+    let ended = login_samples
+        .iter()
+        .map(|s| s.arrived)
+        .max()
+        .unwrap_or(started);
+    let during = |s: &&crate::checker::Sample| {
+        s.class == Class::Chat && s.intended >= started && s.intended <= ended
+    };
+    let warm = ran.start + duration / 10;
+    Ok(Storm {
+        logins,
+        logins_per_s: logins as f64 / (ended - started).as_secs_f64().max(1e-6),
+        login_latency: Percentiles::of(login_samples.iter().map(|s| s.latency())),
+        chat_offered_per_s: rate,
+        chat_during_storm: Percentiles::of(samples.iter().filter(during).map(|s| s.latency())),
+        chat_outside_storm: Percentiles::of(
+            samples
+                .iter()
+                .filter(|s| s.class == Class::Chat && s.intended >= warm && !during(s))
+                .map(|s| s.latency()),
+        ),
+    })
+}
+
+/// The `chat-consumer` executable beside this one, rebuilt first when run under cargo so that
+/// a stale build is never measured.
+fn chat_program() -> anyhow::Result<PathBuf> {
+    let exe = std::env::current_exe()?;
+    let dir = exe.parent().context("no directory for this executable")?;
+    if let Ok(cargo) = std::env::var("CARGO") {
+        let mut build = std::process::Command::new(cargo);
+        build.args(["build", "--quiet", "-p", "chat-consumer"]);
+        match dir.file_name().and_then(|n| n.to_str()) {
+            Some("debug") => {}
+            Some("release") => {
+                build.arg("--release");
+            }
+            Some(profile) => {
+                build.args(["--profile", profile]);
+            }
+            None => {}
+        }
+        let status = build
+            .status()
+            .context("cannot run cargo to build chat-consumer")?;
+        anyhow::ensure!(status.success(), "building chat-consumer failed");
+    }
+    let chat = dir.join("chat-consumer");
+    anyhow::ensure!(
+        chat.exists(),
+        "{} is missing: build it with `cargo build --release -p chat-consumer`",
+        chat.display()
+    );
+    Ok(chat)
+}
