@@ -1,6 +1,6 @@
 //! From a queue event to a handler.
 
-use connmix_protocol::chat::{op, ChatRequest};
+use connmix_protocol::chat::{op, ChatRequest, ChatRequestError};
 use connmix_protocol::script::ScriptEvent;
 use serde_json::Value;
 use tracing::Instrument;
@@ -9,37 +9,68 @@ use crate::chat::Chat;
 use crate::engine::{ChatEngine, Conn};
 use crate::handlers::{self, reply};
 
+/// A queue event, decoded and parsed, ready for its handler.
+pub(crate) enum Decoded {
+    /// Nothing to do (undecodable, a handshake, a binary frame).
+    Nothing,
+    /// The connection closed.
+    Close {
+        /// Who was logged in on it.
+        uid: Option<u64>,
+    },
+    /// A browser frame.
+    Request {
+        /// Who is logged in on the connection.
+        uid: Option<u64>,
+        /// The frame parsed, or why it is not a request.
+        request: Result<ChatRequest, ChatRequestError>,
+    },
+}
+
+impl Decoded {
+    /// Whether this is a login attempt, which may take long (a password hash) and after which
+    /// the engine script holds the connection's next frames until the login is answered.
+    pub(crate) fn is_login(&self) -> bool {
+        match self {
+            Decoded::Request {
+                request: Ok(request),
+                ..
+            } => request.op() == op::AUTH,
+            Decoded::Request {
+                request: Err(err), ..
+            } => err.op() == Some(op::AUTH),
+            _ => false,
+        }
+    }
+}
+
 impl<E: ChatEngine> Chat<E> {
     /// Handles one value the engine script pushed for `conn`.
     pub async fn handle_event(&self, conn: &Conn, data: Value) {
-        let span = tracing::info_span!("event", node = %conn.node, client_id = %conn.client, op = tracing::field::Empty);
-        self.route(conn, data).instrument(span).await;
+        self.handle_decoded(conn, decode(data)).await;
     }
 
-    async fn route(&self, conn: &Conn, data: Value) {
-        let event = match ScriptEvent::from_value(data) {
-            Ok(event) => event,
-            Err(err) => {
-                // The script, not the browser, produced this: nobody to answer.
-                tracing::warn!(error = %err, "undecodable queue value");
-                return;
-            }
-        };
-        match event {
-            ScriptEvent::Handshake { .. } => tracing::debug!("connection opened"),
-            ScriptEvent::Close { uid } => handlers::close::close(self, conn, uid).await,
-            ScriptEvent::Message { uid, frame, .. } => {
-                if frame.kind != "text" {
-                    tracing::debug!(kind = %frame.kind, "ignored non-text frame");
-                    return;
-                }
-                self.request(conn, uid, &frame.data).await;
-            }
+    /// Handles an event [`decode`] made.
+    pub(crate) async fn handle_decoded(&self, conn: &Conn, decoded: Decoded) {
+        let span = tracing::info_span!("event", node = %conn.node, client_id = %conn.client, op = tracing::field::Empty);
+        self.route(conn, decoded).instrument(span).await;
+    }
+
+    async fn route(&self, conn: &Conn, decoded: Decoded) {
+        match decoded {
+            Decoded::Nothing => {}
+            Decoded::Close { uid } => handlers::close::close(self, conn, uid).await,
+            Decoded::Request { uid, request } => self.request(conn, uid, request).await,
         }
     }
 
-    async fn request(&self, conn: &Conn, uid: Option<u64>, frame: &str) {
-        let request = match ChatRequest::parse(frame) {
+    async fn request(
+        &self,
+        conn: &Conn,
+        uid: Option<u64>,
+        request: Result<ChatRequest, ChatRequestError>,
+    ) {
+        let request = match request {
             Ok(request) => request,
             Err(err) => {
                 tracing::Span::current().record("op", err.op().unwrap_or(""));
@@ -72,6 +103,35 @@ impl<E: ChatEngine> Chat<E> {
                 handlers::send_broadcast::send_broadcast(self, conn, uid, text).await
             }
             ChatRequest::Ping => handlers::ping::ping(self, conn).await,
+        }
+    }
+}
+
+/// Decodes a value the engine script pushed and parses its frame.
+pub(crate) fn decode(data: Value) -> Decoded {
+    let event = match ScriptEvent::from_value(data) {
+        Ok(event) => event,
+        Err(err) => {
+            // The script, not the browser, produced this: nobody to answer.
+            tracing::warn!(error = %err, "undecodable queue value");
+            return Decoded::Nothing;
+        }
+    };
+    match event {
+        ScriptEvent::Handshake { .. } => {
+            tracing::debug!("connection opened");
+            Decoded::Nothing
+        }
+        ScriptEvent::Close { uid } => Decoded::Close { uid },
+        ScriptEvent::Message { uid, frame, .. } => {
+            if frame.kind != "text" {
+                tracing::debug!(kind = %frame.kind, "ignored non-text frame");
+                return Decoded::Nothing;
+            }
+            Decoded::Request {
+                uid,
+                request: ChatRequest::parse(&frame.data),
+            }
         }
     }
 }

@@ -16,6 +16,7 @@ use tokio::sync::mpsc;
 use tokio_util::task::TaskTracker;
 
 use crate::chat::Chat;
+use crate::dispatch::{decode, Decoded};
 use crate::engine::{ChatEngine, Conn};
 
 struct Job {
@@ -43,7 +44,7 @@ impl Workers {
         let queues = (0..count.max(1))
             .map(|index| {
                 let (tx, rx) = mpsc::channel(queue.max(1));
-                tracker.spawn(work(Arc::clone(&chat), index, rx));
+                tracker.spawn(work(Arc::clone(&chat), index, rx, tracker.clone()));
                 tx
             })
             .collect();
@@ -77,15 +78,34 @@ fn shard(conn: &Conn, count: usize) -> usize {
     usize::try_from(hasher.finish() % count as u64).unwrap_or(0)
 }
 
-async fn work<E: ChatEngine>(chat: Arc<Chat<E>>, index: usize, mut rx: mpsc::Receiver<Job>) {
+async fn work<E: ChatEngine>(
+    chat: Arc<Chat<E>>,
+    index: usize,
+    mut rx: mpsc::Receiver<Job>,
+    tracker: TaskTracker,
+) {
     while let Some(Job { conn, data }) = rx.recv().await {
-        // A bug in one handler must not take the connections of this worker down with it.
-        let handled = AssertUnwindSafe(chat.handle_event(&conn, data))
-            .catch_unwind()
-            .await;
-        if handled.is_err() {
-            tracing::error!(worker = index, node = %conn.node, client_id = %conn.client, "handler panicked; event dropped");
+        let decoded = decode(data);
+        if decoded.is_login() {
+            // A login waits for a password hash, tens of milliseconds; awaiting it here would
+            // hold up every other connection of this worker (a login storm stalled all chat).
+            // Its own connection loses no order: the engine script holds that connection's
+            // next frames until the login is answered.
+            let chat = Arc::clone(&chat);
+            tracker.spawn(async move { handle(&chat, index, conn, decoded).await });
+        } else {
+            handle(&chat, index, conn, decoded).await;
         }
+    }
+}
+
+async fn handle<E: ChatEngine>(chat: &Chat<E>, index: usize, conn: Conn, decoded: Decoded) {
+    // A bug in one handler must not take the connections of this worker down with it.
+    let handled = AssertUnwindSafe(chat.handle_decoded(&conn, decoded))
+        .catch_unwind()
+        .await;
+    if handled.is_err() {
+        tracing::error!(worker = index, node = %conn.node, client_id = %conn.client, "handler panicked; event dropped");
     }
 }
 
@@ -176,6 +196,44 @@ mod tests {
             .take()
             .iter()
             .any(|call| matches!(call, Call::SetUid(c, uid) if *c == slow && *uid > 0)));
+    }
+
+    #[tokio::test]
+    async fn a_login_does_not_hold_up_other_connections_of_its_own_worker() {
+        let chat = Arc::new(test_chat().await);
+        add_user(&chat, "user1", "123456").await;
+        // One worker: every connection shares it with the login.
+        let workers = Workers::spawn(Arc::clone(&chat), 1, 8);
+        let held = chat.hasher.hold_all().await;
+        let auth = json!({"event":"message","uid":null,
+            "frame":{"type":"text","data":"{\"op\":\"auth\",\"args\":[\"user1\",\"123456\"]}"}});
+        workers.submit(conn(1), auth).await;
+        for client in 2..6 {
+            workers.submit(conn(client), ping()).await;
+        }
+        for client in 2..6 {
+            chat.engine()
+                .wait_for(|call| matches!(call, Call::Send(c, _) if *c == conn(client)))
+                .await;
+        }
+        assert!(
+            !chat
+                .engine()
+                .take()
+                .iter()
+                .any(|call| matches!(call, Call::SetUid(..))),
+            "the login cannot have finished while the hasher is held"
+        );
+        drop(held);
+        assert!(
+            workers.drain(Duration::from_secs(10)).await,
+            "drain waits for the login"
+        );
+        assert!(chat
+            .engine()
+            .take()
+            .iter()
+            .any(|call| matches!(call, Call::SetUid(c, uid) if *c == conn(1) && *uid > 0)));
     }
 
     fn two_conns_on_different_workers(count: usize) -> (Conn, Conn) {

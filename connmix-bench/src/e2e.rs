@@ -298,12 +298,13 @@ async fn traffic(
                     }
                     continue;
                 }
-                let micros = base.elapsed().as_micros();
+                let micros = u64::try_from(base.elapsed().as_micros()).unwrap_or(u64::MAX);
                 let text = format!("e2e {i} {micros} \"quoted\" ünïcødé");
                 totals.sent.fetch_add(1, Ordering::Relaxed);
                 browser.send_request(&ChatRequest::SendToRoom { room: room.clone(), text }).await?;
                 sent += 1;
-                if next >= measure_from {
+                // Counted by the sending moment, exactly as its deliveries are.
+                if base + Duration::from_micros(micros) >= measure_from {
                     messages += 1;
                 }
                 next += EVERY;
