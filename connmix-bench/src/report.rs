@@ -141,7 +141,7 @@ impl Report {
     pub fn markdown(&self) -> String {
         let mut md = String::new();
         md.push_str("### Throughput (closed loop, medians of the rounds)\n\n");
-        md.push_str("| contestant | events/s median | min–max | CPU µs/event | contestant CPU | engine-side CPU | peak RSS MiB |\n|---|---|---|---|---|---|---|\n");
+        md.push_str("| contestant | events/s median | min–max | engine calls/event | engine calls/s | CPU µs/event | contestant CPU | engine-side CPU | peak RSS MiB |\n|---|---|---|---|---|---|---|---|---|\n");
         for kind in [Kind::Echo, Kind::Chat, Kind::Baseline] {
             let rounds: Vec<&Throughput> = self.rounds(kind).collect();
             if rounds.is_empty() {
@@ -154,11 +154,13 @@ impl Report {
                 median(rounds.iter().map(|t| f(t)).collect()).unwrap_or(0.0)
             };
             md.push_str(&format!(
-                "| {} | {:.0} | {:.0}–{:.0} | {:.1} | {:.0}% | {:.0}% | {:.1} |\n",
+                "| {} | {:.0} | {:.0}–{:.0} | {:.2} | {:.0} | {:.1} | {:.0}% | {:.0}% | {:.1} |\n",
                 kind.label(),
                 med(|t| t.events_per_s),
                 lo,
                 hi,
+                med(|t| t.calls_per_event),
+                med(|t| t.calls_per_s),
                 med(|t| t.cpu_us_per_event),
                 med(|t| t.cpu_share) * 100.0,
                 med(|t| t.engine_cpu_share) * 100.0,

@@ -78,6 +78,11 @@ pub struct Throughput {
     pub engine_cpu_share: f64,
     /// Peak resident memory of the largest contestant process, MiB.
     pub peak_rss_mib: f64,
+    /// Engine API calls (`mesh.send`, `mesh.publish`, `conn.call`) the contestant made per
+    /// event, counted by the engine over the whole phase.
+    pub calls_per_event: f64,
+    /// Engine API calls per second: `events_per_s * calls_per_event`.
+    pub calls_per_s: f64,
 }
 
 /// One step of an open-loop run.
@@ -172,9 +177,10 @@ async fn run(args: RunArgs, cores: Cores) -> anyhow::Result<()> {
             let result =
                 result.with_context(|| format!("{} throughput, round {round}", kind.label()))?;
             eprintln!(
-                "round {round} {:>8}: {:>9.0} events/s, {:.1} µs CPU/event, {:.1} MiB",
+                "round {round} {:>8}: {:>9.0} events/s ({:.2} calls each), {:.1} µs CPU/event, {:.1} MiB",
                 kind.label(),
                 result.events_per_s,
+                result.calls_per_event,
                 result.cpu_us_per_event,
                 result.peak_rss_mib
             );
@@ -362,6 +368,8 @@ async fn throughput(
 ) -> anyhow::Result<Throughput> {
     let stop = Arc::new(AtomicBool::new(false));
     let checker = Arc::clone(&harness.checker);
+    let calls = |c: connmix_mock::Counters| c.sent + c.published + c.conn_calls;
+    let phase_start = (harness.engine.counters(), checker.answered());
     let sample = {
         let stop = Arc::clone(&stop);
         let procs = &*procs;
@@ -396,6 +404,9 @@ async fn throughput(
     let (before, after) = measured?;
     harness.checker.drained(QUIET).await?;
     harness.checker.take_samples();
+    let phase_calls = calls(harness.engine.counters()) - calls(phase_start.0);
+    let phase_events = harness.checker.answered() - phase_start.1;
+    let calls_per_event = phase_calls as f64 / phase_events.max(1) as f64;
     let wall = (after.3 - before.3).as_secs_f64();
     let events = (after.0 - before.0) as f64;
     let cpu = (after.1.cpu - before.1.cpu).as_secs_f64();
@@ -407,6 +418,8 @@ async fn throughput(
         cpu_share: cpu / wall,
         engine_cpu_share: (after.2.cpu - before.2.cpu).as_secs_f64() / wall,
         peak_rss_mib: after.1.peak_rss as f64 / (1024.0 * 1024.0),
+        calls_per_event,
+        calls_per_s: events / wall * calls_per_event,
     })
 }
 
