@@ -2,7 +2,7 @@
 //! baseline on the mock engine, and writes the figures BENCHMARKS.md quotes.
 //!
 //! `cargo run --release -p connmix-bench -- --quick` takes under a minute;
-//! without `--quick` it runs every part (about five minutes). `--help` lists the options.
+//! without `--quick` it runs every part (5–7 minutes on two cores). `--help` lists the options.
 
 use std::process::ExitCode;
 

@@ -21,6 +21,9 @@ const STORM_LOGINS: usize = 200;
 const LADDER: [f64; 7] = [0.1, 0.25, 0.5, 0.7, 0.85, 1.0, 1.2];
 /// Consumer processes in the scaling run.
 const SCALING: [usize; 3] = [1, 2, 4];
+/// The share of a step's events that must be answered by the step's end for it to count as
+/// kept up.
+const KEPT_UP: f64 = 0.95;
 /// How long the run waits for a reply that is owed before calling it missing.
 const QUIET: Duration = Duration::from_secs(10);
 
@@ -92,7 +95,7 @@ pub struct Step {
     pub offered_per_s: f64,
     /// Latency from when each event was due to its answer.
     pub latency: Percentiles,
-    /// Whether every answer came within a second of the step's end.
+    /// Whether at least 95% of the step's events were answered by the time the last fell due.
     pub kept_up: bool,
 }
 
@@ -433,8 +436,10 @@ async fn step(
     let ran = harness.open_loop(answers, rate, duration, 0).await?;
     harness.checker.drained(QUIET).await?;
     let samples = harness.checker.take_samples();
-    let last = samples.iter().map(|s| s.arrived).max().unwrap_or(ran.end);
     let warm = ran.start + duration / 10;
+    // Kept up: by the time the last event fell due, nearly all events were answered; a
+    // contestant slower than the offered rate falls further behind every second.
+    let answered_in_time = samples.iter().filter(|s| s.arrived <= ran.end).count();
     Ok(Step {
         offered_per_s: rate,
         latency: Percentiles::of(
@@ -443,7 +448,7 @@ async fn step(
                 .filter(|s| s.intended >= warm)
                 .map(|s| s.latency()),
         ),
-        kept_up: last <= ran.end + Duration::from_secs(1),
+        kept_up: answered_in_time as f64 >= KEPT_UP * samples.len() as f64,
     })
 }
 
