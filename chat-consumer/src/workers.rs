@@ -120,6 +120,22 @@ mod tests {
         json!({"event":"message","uid":null,"frame":{"type":"text","data":"{\"op\":\"ping\"}"}})
     }
 
+    /// user1's login, as the script queues it.
+    fn login() -> Value {
+        json!({"event":"message","uid":null,
+            "frame":{"type":"text","data":"{\"op\":\"auth\",\"args\":[\"user1\",\"123456\"]}"}})
+    }
+
+    /// With `Some(conn)`: whether the calls since the last look logged `conn` in. With `None`:
+    /// whether they set any uid at all, even a refusal's 0. Takes the calls.
+    fn logged_in(chat: &Chat<crate::testing::RecordingEngine>, conn: Option<&Conn>) -> bool {
+        chat.engine().take().iter().any(|call| match (call, conn) {
+            (Call::SetUid(..), None) => true,
+            (Call::SetUid(c, uid), Some(conn)) => c == conn && *uid > 0,
+            _ => false,
+        })
+    }
+
     fn bad(n: usize) -> Value {
         let frame = format!("{{\"op\":\"nope{n}\"}}");
         json!({"event":"message","uid":null,"frame":{"type":"text","data":frame}})
@@ -174,28 +190,18 @@ mod tests {
         let (slow, quick) = two_conns_on_different_workers(4);
         let workers = Workers::spawn(Arc::clone(&chat), 4, 8);
         let held = chat.hasher.hold_all().await;
-        let auth = json!({"event":"message","uid":null,
-            "frame":{"type":"text","data":"{\"op\":\"auth\",\"args\":[\"user1\",\"123456\"]}"}});
-        workers.submit(slow.clone(), auth).await;
+        workers.submit(slow.clone(), login()).await;
         workers.submit(quick.clone(), ping()).await;
         chat.engine()
             .wait_for(|call| matches!(call, Call::Send(c, _) if *c == quick))
             .await;
         assert!(
-            !chat
-                .engine()
-                .take()
-                .iter()
-                .any(|call| matches!(call, Call::SetUid(..))),
+            !logged_in(&chat, None),
             "the login cannot have finished while the hasher is held"
         );
         drop(held);
         assert!(workers.drain(Duration::from_secs(10)).await);
-        assert!(chat
-            .engine()
-            .take()
-            .iter()
-            .any(|call| matches!(call, Call::SetUid(c, uid) if *c == slow && *uid > 0)));
+        assert!(logged_in(&chat, Some(&slow)));
     }
 
     #[tokio::test]
@@ -205,9 +211,7 @@ mod tests {
         // One worker: every connection shares it with the login.
         let workers = Workers::spawn(Arc::clone(&chat), 1, 8);
         let held = chat.hasher.hold_all().await;
-        let auth = json!({"event":"message","uid":null,
-            "frame":{"type":"text","data":"{\"op\":\"auth\",\"args\":[\"user1\",\"123456\"]}"}});
-        workers.submit(conn(1), auth).await;
+        workers.submit(conn(1), login()).await;
         for client in 2..6 {
             workers.submit(conn(client), ping()).await;
         }
@@ -217,11 +221,7 @@ mod tests {
                 .await;
         }
         assert!(
-            !chat
-                .engine()
-                .take()
-                .iter()
-                .any(|call| matches!(call, Call::SetUid(..))),
+            !logged_in(&chat, None),
             "the login cannot have finished while the hasher is held"
         );
         drop(held);
@@ -229,11 +229,7 @@ mod tests {
             workers.drain(Duration::from_secs(10)).await,
             "drain waits for the login"
         );
-        assert!(chat
-            .engine()
-            .take()
-            .iter()
-            .any(|call| matches!(call, Call::SetUid(c, uid) if *c == conn(1) && *uid > 0)));
+        assert!(logged_in(&chat, Some(&conn(1))));
     }
 
     fn two_conns_on_different_workers(count: usize) -> (Conn, Conn) {
