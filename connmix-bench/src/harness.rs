@@ -49,6 +49,16 @@ struct PushState {
     subscribed: Vec<bool>,
 }
 
+impl PushState {
+    fn new(senders: usize) -> Self {
+        Self {
+            seq: 0,
+            pushed: 0,
+            subscribed: vec![false; senders],
+        }
+    }
+}
+
 impl Harness {
     /// Starts the engine, creates `senders` logged-in users plus `storm` users that can log in
     /// (in the SQLite database at `database`, replaced), and registers their connections.
@@ -58,6 +68,7 @@ impl Harness {
         database: &Path,
         core: Option<core_affinity::CoreId>,
     ) -> anyhow::Result<Self> {
+        anyhow::ensure!(senders > 0, "at least one sending connection is needed");
         let engine = MockEngine::start(MockConfig {
             nodes: NODES,
             topic_size: TOPIC_SIZE,
@@ -130,11 +141,7 @@ impl Harness {
             engine,
             producers,
             storm_left: (senders..senders + storm).collect(),
-            state: Some(PushState {
-                seq: 0,
-                pushed: 0,
-                subscribed: vec![false; senders],
-            }),
+            state: Some(PushState::new(senders)),
             pop: Arc::new(pop),
             checker,
             core,
@@ -169,11 +176,10 @@ impl Harness {
     }
 
     fn pusher(&mut self, answers: Answers) -> Pusher {
-        let state = self.state.take().unwrap_or(PushState {
-            seq: 0,
-            pushed: 0,
-            subscribed: vec![false; self.pop.senders],
-        });
+        let state = self
+            .state
+            .take()
+            .unwrap_or_else(|| PushState::new(self.pop.senders));
         Pusher {
             pop: Arc::clone(&self.pop),
             producers: self.producers.clone(),

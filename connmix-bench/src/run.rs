@@ -38,6 +38,13 @@ pub struct Cores {
 
 /// Runs the benchmark described by `args` on its own runtime.
 pub fn main(args: RunArgs) -> anyhow::Result<()> {
+    // Checked before anything starts, so bad options leave nothing behind.
+    anyhow::ensure!(
+        args.seconds.is_finite() && args.seconds > 0.0,
+        "--seconds must be a positive number of seconds, not {}",
+        args.seconds
+    );
+    anyhow::ensure!(args.connections > 0, "--connections must be at least 1");
     let ids = core_affinity::get_core_ids().unwrap_or_default();
     let cores = if ids.len() >= 2 {
         Cores {
