@@ -2,7 +2,7 @@
 
 use connmix_protocol::chat::{op, ChatRequest, ChatRequestError};
 use connmix_protocol::script::ScriptEvent;
-use serde_json::Value;
+use connmix_protocol::RawJson;
 use tracing::Instrument;
 
 use crate::chat::Chat;
@@ -46,13 +46,17 @@ impl Decoded {
 
 impl<E: ChatEngine> Chat<E> {
     /// Handles one value the engine script pushed for `conn`.
-    pub async fn handle_event(&self, conn: &Conn, data: Value) {
-        self.handle_decoded(conn, decode(data)).await;
+    ///
+    /// The value is parsed once, from its JSON text; a `serde_json::Value` is accepted too.
+    pub async fn handle_event(&self, conn: &Conn, data: impl Into<RawJson>) {
+        self.handle_decoded(conn, decode(&data.into())).await;
     }
 
     /// Handles an event [`decode`] made.
     pub(crate) async fn handle_decoded(&self, conn: &Conn, decoded: Decoded) {
-        let span = tracing::info_span!("event", node = %conn.node, client_id = %conn.client, op = tracing::field::Empty);
+        // A debug span: at the default level an info span would format its fields into a
+        // string of its own for every event.
+        let span = tracing::debug_span!("event", node = %conn.node, client_id = %conn.client, op = tracing::field::Empty);
         self.route(conn, decoded).instrument(span).await;
     }
 
@@ -108,8 +112,8 @@ impl<E: ChatEngine> Chat<E> {
 }
 
 /// Decodes a value the engine script pushed and parses its frame.
-pub(crate) fn decode(data: Value) -> Decoded {
-    let event = match ScriptEvent::from_value(data) {
+pub(crate) fn decode(data: &RawJson) -> Decoded {
+    let event = match ScriptEvent::decode(data.get()) {
         Ok(event) => event,
         Err(err) => {
             // The script, not the browser, produced this: nobody to answer.
@@ -139,7 +143,7 @@ pub(crate) fn decode(data: Value) -> Decoded {
 #[cfg(test)]
 mod tests {
     use connmix_protocol::script::WsFrame;
-    use serde_json::json;
+    use serde_json::{json, Value};
 
     use super::*;
     use crate::testing::{add_user, conn, online, test_chat, Call};

@@ -10,8 +10,8 @@ use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::Duration;
 
+use connmix_protocol::RawJson;
 use futures_util::FutureExt;
-use serde_json::Value;
 use tokio::sync::mpsc;
 use tokio_util::task::TaskTracker;
 
@@ -21,7 +21,7 @@ use crate::engine::{ChatEngine, Conn};
 
 struct Job {
     conn: Conn,
-    data: Value,
+    data: RawJson,
 }
 
 /// The worker tasks and their queues.
@@ -53,7 +53,8 @@ impl Workers {
     }
 
     /// Queues an event on its connection's worker, waiting while that worker is full.
-    pub async fn submit(&self, conn: Conn, data: Value) {
+    pub async fn submit(&self, conn: Conn, data: impl Into<RawJson>) {
+        let data = data.into();
         let index = shard(&conn, self.queues.len());
         if let Some(queue) = self.queues.get(index) {
             if queue.send(Job { conn, data }).await.is_err() {
@@ -85,7 +86,7 @@ async fn work<E: ChatEngine>(
     tracker: TaskTracker,
 ) {
     while let Some(Job { conn, data }) = rx.recv().await {
-        let decoded = decode(data);
+        let decoded = decode(&data);
         if decoded.is_login() {
             // A login waits for a password hash, tens of milliseconds; awaiting it here would
             // hold up every other connection of this worker (a login storm stalled all chat).
@@ -111,7 +112,7 @@ async fn handle<E: ChatEngine>(chat: &Chat<E>, index: usize, conn: Conn, decoded
 
 #[cfg(test)]
 mod tests {
-    use serde_json::json;
+    use serde_json::{json, Value};
 
     use super::*;
     use crate::testing::{add_user, conn, test_chat, Call};

@@ -31,7 +31,7 @@ pub async fn run(host: &str, queue: &str) -> anyhow::Result<()> {
             event = events.recv() => event,
         };
         let Some(event) = event else { break };
-        let frame = match ScriptEvent::from_value(event.data) {
+        let frame = match ScriptEvent::decode(event.data.get()) {
             Ok(ScriptEvent::Message { frame, .. }) => frame,
             Ok(_) => continue,
             Err(err) => {

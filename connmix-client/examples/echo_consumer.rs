@@ -26,7 +26,7 @@ async fn main() -> anyhow::Result<()> {
             _ = tokio::signal::ctrl_c() => break,
             event = events.next() => {
                 let Some(event) = event else { break };
-                match ScriptEvent::from_value(event.data) {
+                match ScriptEvent::decode(event.data.get()) {
                     Ok(ScriptEvent::Message { frame, .. }) => {
                         if let Err(error) = client.send(event.client, frame.data).await {
                             eprintln!("echo to {} failed: {error}", event.client);

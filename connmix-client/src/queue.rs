@@ -3,9 +3,8 @@
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use connmix_protocol::{ClientId, NodeId};
+use connmix_protocol::{ClientId, NodeId, RawJson};
 use futures_util::Stream;
-use serde_json::Value;
 use tokio::sync::mpsc;
 
 /// One message a node's script pushed onto a consumed queue.
@@ -17,8 +16,9 @@ pub struct QueueEvent {
     pub client: ClientId,
     /// The queue topic.
     pub topic: String,
-    /// The value the script pushed.
-    pub data: Value,
+    /// The value the script pushed, as its JSON text: parse it once, into your own types, with
+    /// [`RawJson::parse`] (or [`RawJson::to_value`] for a `serde_json::Value`).
+    pub data: RawJson,
 }
 
 impl QueueEvent {
@@ -38,6 +38,16 @@ pub struct ConnRef {
     pub node: NodeId,
     /// The connection's id.
     pub client: ClientId,
+}
+
+impl ConnRef {
+    /// The connection `client` held by `node`.
+    pub fn new(node: impl Into<NodeId>, client: impl Into<ClientId>) -> Self {
+        Self {
+            node: node.into(),
+            client: client.into(),
+        }
+    }
 }
 
 /// Queue messages of the topics passed to [`Client::consume`](crate::Client::consume), from

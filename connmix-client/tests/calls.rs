@@ -24,8 +24,7 @@ async fn set_context_value_releases_the_script_and_tags_later_frames() {
         .unwrap();
     let auth = loop {
         let event = next_event(&mut stream).await;
-        if let Ok(ScriptEvent::Message { frame, .. }) = ScriptEvent::from_value(event.data.clone())
-        {
+        if let Ok(ScriptEvent::Message { frame, .. }) = ScriptEvent::decode(event.data.get()) {
             if frame.data.contains("auth") {
                 break event;
             }
@@ -38,7 +37,7 @@ async fn set_context_value_releases_the_script_and_tags_later_frames() {
     browser.send(r#"{"op":"ping"}"#).await.unwrap();
     let next = loop {
         let event = next_event(&mut stream).await;
-        if let Ok(ScriptEvent::Message { uid, .. }) = ScriptEvent::from_value(event.data.clone()) {
+        if let Ok(ScriptEvent::Message { uid, .. }) = ScriptEvent::decode(event.data.get()) {
             break uid;
         }
     };

@@ -30,7 +30,7 @@ async fn one_stream_yields_messages_from_every_node_with_their_origin() {
     for _ in 0..2 {
         let event = next_event(&mut stream).await;
         assert_eq!(event.topic, "chat");
-        assert_eq!(event.data["from"], json!(event.node.to_string()));
+        assert_eq!(event.data.to_value()["from"], json!(event.node.to_string()));
         seen.insert((event.node.clone(), event.client));
         assert_eq!(event.conn().client, event.client);
     }

@@ -194,7 +194,7 @@ async fn messages_sent_before_the_unpop_reply_still_reach_the_stream() {
     unpopped.unwrap();
     let mut got = Vec::new();
     while let Some(event) = within("the stream to end", stream.recv()).await {
-        got.push(event.data);
+        got.push(event.data.to_value());
     }
     assert_eq!(got, [json!(0), json!(1), json!(2)]);
     client.shutdown(Duration::from_millis(100)).await;

@@ -7,7 +7,7 @@ use axum::extract::ws::{Message, WebSocket};
 use connmix_protocol::frame::{PING_TEXT, PONG_TEXT};
 use connmix_protocol::reply::Status;
 use connmix_protocol::{
-    Call, CallResult, EngineError, ErrorCode, Event, QueueMessage, Reply, RequestEnvelope,
+    Call, CallResult, EngineError, ErrorCode, Event, QueueMessage, Reply, Request, RequestEnvelope,
 };
 use futures_util::{SinkExt, StreamExt};
 use tokio::sync::{mpsc, watch};
@@ -183,14 +183,13 @@ impl ApiConnection {
         if text.trim() == PING_TEXT {
             return PONG_TEXT.to_owned();
         }
-        let envelope = match RequestEnvelope::decode(text) {
-            Ok(envelope) => envelope,
-            Err(err) => return invalid(None, err).encode(dialect),
-        };
-        let id = envelope.id;
-        let call = match Call::from_wire(&envelope.method, envelope.params) {
-            Ok(call) => call,
-            Err(err) => return invalid(id, err).encode(dialect),
+        let (id, call) = match Request::decode(text) {
+            Ok(request) => (request.id, request.call),
+            // Error 101 still names the request, when the frame had an id.
+            Err(err) => {
+                let id = RequestEnvelope::decode(text).ok().and_then(|e| e.id);
+                return invalid(id, err).encode(dialect);
+            }
         };
         tracing::trace!(node = %self.state.runtime.node.addrs.id, op = call.method(), ?id, "request");
         let outcome = self.execute(call).await;

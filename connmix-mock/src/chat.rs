@@ -6,7 +6,7 @@ use std::sync::Arc;
 use axum::extract::ws::{Message, WebSocket};
 use axum::http::HeaderMap;
 use connmix_protocol::script::{ScriptEvent, WsFrame};
-use connmix_protocol::Payload;
+use connmix_protocol::{Payload, RawJson};
 use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Map, Value};
@@ -101,7 +101,7 @@ impl Script {
         let cluster = &self.state.cluster;
         let item = QueueItem {
             client: self.client.id,
-            data: event.to_value(),
+            data: RawJson::from(event.to_value()),
         };
         match self.topic.tx.try_send(item).map_err(|_| QueueFull) {
             Ok(()) => {

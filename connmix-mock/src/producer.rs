@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use connmix_protocol::{ClientId, ConnFunc, Payload};
+use connmix_protocol::{ClientId, ConnFunc, Payload, RawJson};
 use serde_json::{json, Value};
 use tokio::sync::mpsc;
 
@@ -76,13 +76,20 @@ impl Producer {
 
     /// Pushes `value` onto `topic` as coming from `client`, failing when the topic is full
     /// (or the node is down).
-    pub fn push(&self, topic: &str, client: ClientId, value: Value) -> Result<(), QueueFull> {
+    ///
+    /// A [`RawJson`] is queued as it is; a `Value` is serialized first.
+    pub fn push(
+        &self,
+        topic: &str,
+        client: ClientId,
+        value: impl Into<RawJson>,
+    ) -> Result<(), QueueFull> {
         let runtime = self.node.runtime().ok_or(QueueFull)?;
         let pushed = runtime.queues.push(
             topic,
             QueueItem {
                 client,
-                data: value,
+                data: value.into(),
             },
         );
         match pushed {
@@ -93,13 +100,18 @@ impl Producer {
     }
 
     /// Pushes `value`, waiting for room in the topic; false when the node is down.
-    pub async fn push_wait(&self, topic: &str, client: ClientId, value: Value) -> bool {
+    pub async fn push_wait(
+        &self,
+        topic: &str,
+        client: ClientId,
+        value: impl Into<RawJson>,
+    ) -> bool {
         let Some(runtime) = self.node.runtime() else {
             return false;
         };
         let item = QueueItem {
             client,
-            data: value,
+            data: value.into(),
         };
         let pushed = tokio::select! {
             _ = runtime.stop.cancelled() => false,

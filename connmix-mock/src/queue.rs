@@ -3,8 +3,7 @@
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-use connmix_protocol::ClientId;
-use serde_json::Value;
+use connmix_protocol::{ClientId, RawJson};
 
 use crate::error::QueueFull;
 
@@ -12,7 +11,8 @@ use crate::error::QueueFull;
 #[derive(Debug, Clone)]
 pub(crate) struct QueueItem {
     pub(crate) client: ClientId,
-    pub(crate) data: Value,
+    /// Kept as the JSON text it was pushed as: each delivery writes it without a parse.
+    pub(crate) data: RawJson,
 }
 
 /// One topic: a bounded multi-consumer channel.
@@ -73,7 +73,7 @@ mod tests {
     fn item(n: u64) -> QueueItem {
         QueueItem {
             client: ClientId(1),
-            data: Value::from(n),
+            data: serde_json::Value::from(n).into(),
         }
     }
 
@@ -95,9 +95,9 @@ mod tests {
             async move { queues.push_wait("a", item(2)).await }
         });
         let first = queues.topic("a").rx.recv().await.unwrap();
-        assert_eq!(first.data, Value::from(1));
+        assert_eq!(first.data, serde_json::Value::from(1));
         assert!(waiting.await.unwrap());
         let second = queues.topic("a").rx.recv().await.unwrap();
-        assert_eq!(second.data, Value::from(2), "order kept");
+        assert_eq!(second.data, serde_json::Value::from(2), "order kept");
     }
 }

@@ -139,7 +139,9 @@ fn html_attr(text: &str) -> String {
 
 async fn api_upgrade(State(state): State<NodeState>, ws: WebSocketUpgrade) -> Response {
     let tracker = state.runtime.tracker.clone();
-    ws.on_upgrade(move |socket| tracker.track_future(api::serve(state, socket)))
+    // tungstenite zero-fills its whole read buffer before each read; requests are small.
+    ws.read_buffer_size(8 * 1024)
+        .on_upgrade(move |socket| tracker.track_future(api::serve(state, socket)))
 }
 
 async fn chat_upgrade(

@@ -23,7 +23,7 @@ async fn browser_lifecycle_is_queued_as_handshake_messages_and_close() -> anyhow
     let mut browser = Browser::connect(node.chat_addr).await?;
     let hello = consumer.next_message().await?;
     assert_eq!(event_name(&hello).as_deref(), Some("handshake"));
-    assert!(hello.data["headers"]["host"].is_string(), "{}", hello.data);
+    assert!(hello.data.to_value()["headers"]["host"].is_string(), "{}", hello.data);
     assert!(
         hello.client.get() > 1 << 53,
         "ids exceed 2^53 like the engine's"
@@ -36,7 +36,7 @@ async fn browser_lifecycle_is_queued_as_handshake_messages_and_close() -> anyhow
     let msg = consumer.next_message().await?;
     assert_eq!(msg.client, hello.client);
     assert_eq!(frame_text(&msg).as_deref(), Some(r#"{"op":"ping"}"#));
-    assert!(msg.data["uid"].is_null());
+    assert!(msg.data.to_value()["uid"].is_null());
 
     browser.close().await?;
     let bye = consumer.next_message().await?;
@@ -63,7 +63,7 @@ async fn frames_after_auth_wait_for_uid_then_arrive_in_order() -> anyhow::Result
     let auth = consumer.next_message().await?;
     assert!(frame_text(&auth).unwrap().contains("auth"));
     assert!(
-        auth.data["headers"].is_object(),
+        auth.data.to_value()["headers"].is_object(),
         "auth frames carry the headers"
     );
 
@@ -92,8 +92,8 @@ async fn frames_after_auth_wait_for_uid_then_arrive_in_order() -> anyhow::Result
             frame_text(&msg),
             Some(format!(r#"{{"op":"ping","n":{i}}}"#))
         );
-        assert_eq!(msg.data["uid"], json!(42));
-        assert!(msg.data.get("headers").is_none());
+        assert_eq!(msg.data.to_value()["uid"], json!(42));
+        assert!(msg.data.to_value().get("headers").is_none());
     }
     engine.shutdown().await;
     Ok(())
@@ -119,7 +119,7 @@ async fn set_context_with_the_auth_key_also_releases_held_frames() -> anyhow::Re
         .await?;
     let after = consumer.next_message().await?;
     assert_eq!(frame_text(&after).as_deref(), Some(r#"{"op":"after"}"#));
-    assert_eq!(after.data["uid"], json!(0));
+    assert_eq!(after.data.to_value()["uid"], json!(0));
     engine.shutdown().await;
     Ok(())
 }

@@ -5,6 +5,7 @@
 //! `{"event":"subscribe","channel":..,"data":..}`. Every outgoing message here is built by
 //! serde, so no text a user types can add a field to it.
 
+use std::borrow::Cow;
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
@@ -166,6 +167,17 @@ impl ChatRequest {
 
     /// Parses a browser frame, checking the argument count and types of each op.
     pub fn parse(frame: &str) -> Result<Self, ChatRequestError> {
+        // A well-formed request is read straight into its fields; every refusal comes from the
+        // general path below, which says what is wrong.
+        if let Ok(typed) = serde_json::from_str::<RequestIn<'_>>(frame) {
+            if let Some(request) = typed.request() {
+                return Ok(request);
+            }
+        }
+        Self::parse_general(frame)
+    }
+
+    fn parse_general(frame: &str) -> Result<Self, ChatRequestError> {
         let Ok(Value::Object(mut obj)) = serde_json::from_str::<Value>(frame) else {
             return Err(ChatRequestError::Format);
         };
@@ -225,6 +237,58 @@ impl ChatRequest {
             ChatRequest::Ping => return serde_json::json!({ "op": op::PING }).to_string(),
         };
         serde_json::json!({ "op": self.op(), "args": args }).to_string()
+    }
+}
+
+/// A browser frame whose args are all strings, borrowed where they need no unescaping.
+#[derive(Deserialize)]
+struct RequestIn<'a> {
+    #[serde(borrow)]
+    op: Cow<'a, str>,
+    #[serde(borrow, default)]
+    args: Option<Vec<Cow<'a, str>>>,
+}
+
+impl RequestIn<'_> {
+    /// The request, when the op is known and its argument count right.
+    fn request(self) -> Option<ChatRequest> {
+        let args = self.args.unwrap_or_default();
+        let channels = |args: Vec<Cow<'_, str>>| {
+            (!args.is_empty()).then(|| args.into_iter().map(Cow::into_owned).collect())
+        };
+        let count = args.len();
+        let op = self.op.as_ref();
+        if op == op::SUBSCRIBE {
+            return Some(ChatRequest::Subscribe {
+                channels: channels(args)?,
+            });
+        }
+        if op == op::UNSUBSCRIBE {
+            return Some(ChatRequest::Unsubscribe {
+                channels: channels(args)?,
+            });
+        }
+        let mut strings = args.into_iter().map(Cow::into_owned);
+        let request = match (op, count) {
+            (op::AUTH, 2) => ChatRequest::Auth {
+                name: strings.next()?,
+                password: strings.next()?,
+            },
+            (op::SEND_TO_ROOM, 2) => ChatRequest::SendToRoom {
+                room: strings.next()?,
+                text: strings.next()?,
+            },
+            (op::SEND_TO_USER, 2) => ChatRequest::SendToUser {
+                user: strings.next()?,
+                text: strings.next()?,
+            },
+            (op::SEND_BROADCAST, 1) => ChatRequest::SendBroadcast {
+                text: strings.next()?,
+            },
+            (op::PING, _) => ChatRequest::Ping,
+            _ => return None,
+        };
+        Some(request)
     }
 }
 
@@ -412,6 +476,68 @@ impl Delivery {
     }
 }
 
+/// A [`Delivery`] written from borrowed parts, so that publishing a message copies its text
+/// once, into the frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DeliveryRef<'a> {
+    /// The channel it is published on.
+    pub channel: &'a str,
+    /// The sender's user id.
+    pub uid: u64,
+    /// The sender's name, when known.
+    pub from: Option<&'a str>,
+    /// The text as typed.
+    pub text: &'a str,
+    /// When the consumer handled it, in milliseconds since the Unix epoch.
+    pub time: Option<u64>,
+}
+
+impl DeliveryRef<'_> {
+    /// The JSON text browsers receive: the same as [`ChatReply::Delivery`] of the same fields.
+    pub fn to_json(&self) -> String {
+        let out = DeliveryOut {
+            event: "subscribe",
+            channel: self.channel,
+            data: TutorialData {
+                uid: self.uid,
+                text: self.text,
+            },
+            uid: self.uid,
+            from: self.from,
+            text: self.text,
+            time: self.time,
+        };
+        // Strings and numbers only: writing them cannot fail.
+        serde_json::to_string(&out).unwrap_or_default()
+    }
+}
+
+/// The field order of [`Delivery`].
+#[derive(Serialize)]
+struct DeliveryOut<'a> {
+    event: &'static str,
+    channel: &'a str,
+    data: TutorialData<'a>,
+    uid: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    from: Option<&'a str>,
+    text: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    time: Option<u64>,
+}
+
+/// `uid:<id>,message:<text>`, written into the frame without a string of its own.
+struct TutorialData<'a> {
+    uid: u64,
+    text: &'a str,
+}
+
+impl Serialize for TutorialData<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(&format_args!("uid:{},message:{}", self.uid, self.text))
+    }
+}
+
 mod format_error {
     use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
@@ -434,6 +560,47 @@ mod format_error {
             Ok(())
         } else {
             Err(serde::de::Error::custom("not the format error"))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_borrowed_delivery_writes_what_the_owned_one_does() {
+        for (from, time) in [(Some("user \"1\""), Some(17)), (None, None)] {
+            let text = "say \"hi\",\\ é";
+            let borrowed = DeliveryRef {
+                channel: "room_1",
+                uid: 4,
+                from,
+                text,
+                time,
+            };
+            let owned = ChatReply::Delivery(Delivery::new("room_1", 4, from, text, time));
+            assert_eq!(borrowed.to_json(), owned.to_json());
+        }
+    }
+
+    #[test]
+    fn typed_and_general_parsing_agree_on_well_formed_requests() {
+        for frame in [
+            r#"{"op":"auth","args":["user1","12\"3"]}"#,
+            r#"{"op":"subscribe","args":["room_1","broadcast"]}"#,
+            r#"{"op":"unsubscribe","args":["room_1"]}"#,
+            r#"{"op":"sendtoroom","args":["room_1","h\u00e9llo"],"extra":1}"#,
+            r#"{"op":"sendtouser","args":["user_2","x"]}"#,
+            r#"{"op":"sendbroadcast","args":["x"]}"#,
+            r#"{"op":"ping"}"#,
+            r#"{"op":"ping","args":null}"#,
+        ] {
+            let typed: RequestIn<'_> = serde_json::from_str(frame).unwrap();
+            let typed = typed
+                .request()
+                .unwrap_or_else(|| panic!("{frame} went the general way"));
+            assert_eq!(typed, ChatRequest::parse_general(frame).unwrap(), "{frame}");
         }
     }
 }

@@ -5,7 +5,7 @@ use serde_json::{json, Map, Value};
 
 use crate::error::DecodeError;
 use crate::wire;
-use crate::{ClientId, Dialect, NodeId};
+use crate::{ClientId, Dialect, NodeId, RawJson};
 
 /// Event names on the wire.
 pub mod name {
@@ -42,8 +42,8 @@ pub struct QueueMessage {
     pub client: ClientId,
     /// `t`: the topic (queue) it came from.
     pub topic: String,
-    /// `d`: the value the script pushed, as JSON.
-    pub data: Value,
+    /// `d`: the value the script pushed, as JSON text.
+    pub data: RawJson,
 }
 
 impl Event {
@@ -62,7 +62,8 @@ impl Event {
             .transpose()?;
         let client = wire::convert(wire::require(&mut params, &["c", "client_id"])?, "c")?;
         let topic = wire::string(wire::require(&mut params, &["t", "queue", "topic"])?, "t")?;
-        let data = wire::take(&mut params, &["d", "data"]).unwrap_or(Value::Null);
+        let data =
+            wire::take(&mut params, &["d", "data"]).map_or_else(RawJson::null, RawJson::from);
         Ok(Event::QueuePop(QueueMessage {
             node,
             client,
@@ -76,13 +77,13 @@ impl Event {
         match (self, dialect) {
             (Event::QueuePop(msg), Dialect::Current) => json!({
                 "e": name::QUEUE_POP,
-                "p": { "n": msg.node, "c": msg.client, "t": msg.topic, "d": msg.data },
+                "p": { "n": msg.node, "c": msg.client, "t": msg.topic, "d": msg.data.to_value() },
                 // The engine writes this key as `id`, not `i`.
                 "id": null,
             }),
             (Event::QueuePop(msg), Dialect::Legacy) => json!({
                 "event": name::QUEUE_CONSUME,
-                "result": { "client_id": msg.client.get(), "queue": msg.topic, "data": msg.data },
+                "result": { "client_id": msg.client.get(), "queue": msg.topic, "data": msg.data.to_value() },
             }),
             (Event::Other { name, params }, Dialect::Current) => {
                 json!({ "e": name, "p": params, "id": null })
@@ -95,6 +96,9 @@ impl Event {
 
     /// Encodes the event as a text frame in a dialect.
     pub fn encode(&self, dialect: Dialect) -> String {
-        self.to_value(dialect).to_string()
+        match dialect {
+            Dialect::Current => crate::fast::encode_event(self),
+            Dialect::Legacy => self.to_value(dialect).to_string(),
+        }
     }
 }

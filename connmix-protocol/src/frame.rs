@@ -60,6 +60,16 @@ impl EngineFrame {
         if text.trim() == PONG_TEXT {
             return Ok(EngineFrame::Pong);
         }
+        // The current dialect's frames, typed and borrowed; anything else the general way.
+        match crate::fast::decode_engine(text) {
+            Some(crate::fast::EngineIn::Reply(reply)) => Ok(EngineFrame::Reply(reply)),
+            Some(crate::fast::EngineIn::Event(event)) => Ok(EngineFrame::Event(event)),
+            None => Self::decode_general(text),
+        }
+    }
+
+    /// Decodes any dialect through a `Value` tree, naming what is wrong in the error.
+    pub(crate) fn decode_general(text: &str) -> Result<Self, DecodeError> {
         let mut obj = wire::parse_object(text)?;
         match wire::take(&mut obj, &["e", "event"]) {
             Some(name) => {

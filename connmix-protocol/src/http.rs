@@ -8,7 +8,7 @@ use serde_json::Value;
 use crate::error::DecodeError;
 use crate::request::method;
 use crate::wire;
-use crate::{Call, Dialect};
+use crate::Call;
 
 /// Path of the HTTP send for an API version (`/v1/mesh/send`).
 pub fn send_path(api: &str) -> String {
@@ -38,10 +38,5 @@ pub fn decode_push(method: &str, body: &str) -> Result<Call, DecodeError> {
 
 /// The JSON body of a push call; `None` for calls that are not pushes.
 pub fn encode_push(call: &Call) -> Option<String> {
-    match call {
-        Call::MeshSend { .. } | Call::MeshPublish { .. } => {
-            Some(call.params(Dialect::Current).to_string())
-        }
-        _ => None,
-    }
+    crate::fast::encode_push(call)
 }

@@ -23,7 +23,8 @@
 //! - [`ids`]: client and node ids.
 //! - [`request`], [`reply`], [`event`]: the node API's messages; [`frame`] joins them into one
 //!   enum per direction, with the text `ping`/`pong`.
-//! - [`payload`]: text or binary data of `mesh.send` / `mesh.publish`.
+//! - [`payload`]: text or binary data of `mesh.send` / `mesh.publish`; [`raw`]: a pushed
+//!   value kept as JSON text.
 //! - [`center`]: the center's HTTP API; [`http`]: the node's HTTP push API;
 //!   [`credentials`]: the basic credentials both may require.
 //! - [`script`]: what the chat tutorial's engine script pushes onto the queue.
@@ -39,10 +40,12 @@ pub mod credentials;
 pub mod dialect;
 pub mod error;
 pub mod event;
+mod fast;
 pub mod frame;
 pub mod http;
 pub mod ids;
 pub mod payload;
+pub mod raw;
 pub mod reply;
 pub mod request;
 pub mod script;
@@ -56,6 +59,7 @@ pub use event::{Event, QueueMessage};
 pub use frame::{ClientFrame, EngineFrame};
 pub use ids::{ClientId, NodeId};
 pub use payload::Payload;
+pub use raw::RawJson;
 pub use reply::{CallResult, EngineError, ErrorCode, Reply, Status};
 pub use request::{Call, ConnFunc, Request, RequestEnvelope};
 

@@ -303,6 +303,9 @@ impl Reply {
 
     /// Encodes the reply as a text frame in a dialect.
     pub fn encode(&self, dialect: Dialect) -> String {
-        self.to_value(dialect).to_string()
+        match dialect {
+            Dialect::Current => crate::fast::encode_reply(self),
+            Dialect::Legacy => self.to_value(dialect).to_string(),
+        }
     }
 }

@@ -367,6 +367,14 @@ impl Request {
 
     /// Decodes a request frame in any dialect.
     pub fn decode(text: &str) -> Result<Self, DecodeError> {
+        match crate::fast::decode_request(text) {
+            Some(request) => Ok(request),
+            None => Self::decode_general(text),
+        }
+    }
+
+    /// Decodes any dialect through a `Value` tree, naming what is wrong in the error.
+    pub(crate) fn decode_general(text: &str) -> Result<Self, DecodeError> {
         let envelope = RequestEnvelope::decode(text)?;
         Ok(Self {
             id: envelope.id,
@@ -376,17 +384,14 @@ impl Request {
 
     /// Encodes the request as a text frame in a dialect.
     pub fn encode(&self, dialect: Dialect) -> String {
-        let params = self.call.params(dialect);
-        let value = match dialect {
-            Dialect::Current => json!({ "m": self.call.method(), "p": params, "i": self.id }),
-            Dialect::Legacy => {
-                let method = match &self.call {
-                    Call::QueuePop { .. } => method::QUEUE_CONSUME,
-                    call => call.method(),
-                };
-                json!({ "method": method, "params": params, "id": self.id })
-            }
+        if dialect == Dialect::Current {
+            return crate::fast::encode_request(self.id, &self.call);
+        }
+        let method = match &self.call {
+            Call::QueuePop { .. } => method::QUEUE_CONSUME,
+            call => call.method(),
         };
-        value.to_string()
+        let params = self.call.params(dialect);
+        json!({ "method": method, "params": params, "id": self.id }).to_string()
     }
 }

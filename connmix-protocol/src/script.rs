@@ -3,7 +3,11 @@
 //! The engine does not define these: the Lua script running in the engine does. They are here
 //! because the mock engine produces them and the chat consumer reads them.
 
+use std::borrow::Cow;
+
+use serde::de::{self, Visitor};
 use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 use serde_json::{json, Map, Value};
 
 use crate::error::{json_type, DecodeError};
@@ -64,7 +68,102 @@ pub enum ScriptEvent {
     },
 }
 
+/// The keys of a pushed value, read without a `Value` tree.
+#[derive(Deserialize)]
+struct ScriptIn<'a> {
+    #[serde(borrow, default)]
+    event: Option<Cow<'a, str>>,
+    #[serde(default)]
+    uid: Uid,
+    #[serde(default)]
+    frame: Option<WsFrame>,
+    #[serde(borrow, default)]
+    headers: Option<&'a RawValue>,
+}
+
+/// The context value `uid` as [`uid`] reads it, from any JSON value.
+#[derive(Default)]
+struct Uid(Option<u64>);
+
+impl<'de> Deserialize<'de> for Uid {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Uid;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("any JSON value")
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Uid, E> {
+                Ok(Uid(Some(v)))
+            }
+            fn visit_i64<E: de::Error>(self, _: i64) -> Result<Uid, E> {
+                Ok(Uid(None))
+            }
+            fn visit_f64<E: de::Error>(self, _: f64) -> Result<Uid, E> {
+                Ok(Uid(None))
+            }
+            fn visit_bool<E: de::Error>(self, _: bool) -> Result<Uid, E> {
+                Ok(Uid(None))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Uid, E> {
+                Ok(Uid(v.parse().ok()))
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<Uid, E> {
+                Ok(Uid(None))
+            }
+            fn visit_none<E: de::Error>(self) -> Result<Uid, E> {
+                Ok(Uid(None))
+            }
+            fn visit_some<D: serde::Deserializer<'de>>(self, d: D) -> Result<Uid, D::Error> {
+                Uid::deserialize(d)
+            }
+            fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<Uid, A::Error> {
+                while seq.next_element::<de::IgnoredAny>()?.is_some() {}
+                Ok(Uid(None))
+            }
+            fn visit_map<A: de::MapAccess<'de>>(self, mut map: A) -> Result<Uid, A::Error> {
+                while map
+                    .next_entry::<de::IgnoredAny, de::IgnoredAny>()?
+                    .is_some()
+                {}
+                Ok(Uid(None))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
 impl ScriptEvent {
+    /// Decodes a queued value from its JSON text.
+    ///
+    /// The value is read into typed fields that borrow from the text; only a value those do
+    /// not describe (a JSON string holding the object, a duplicate key, a wrong type) goes
+    /// through a `Value` tree, which names what is wrong.
+    pub fn decode(text: &str) -> Result<Self, DecodeError> {
+        if let Ok(event) = serde_json::from_str::<ScriptIn<'_>>(text) {
+            let headers = || event.headers.map(raw_headers);
+            let typed = match event.event.as_deref().unwrap_or("message") {
+                "message" => event.frame.map(|frame| ScriptEvent::Message {
+                    uid: event.uid.0,
+                    frame,
+                    headers: headers(),
+                }),
+                "handshake" => Some(ScriptEvent::Handshake {
+                    headers: headers().unwrap_or_default(),
+                }),
+                "close" => Some(ScriptEvent::Close { uid: event.uid.0 }),
+                _ => None,
+            };
+            if let Some(typed) = typed {
+                return Ok(typed);
+            }
+        }
+        match serde_json::from_str::<Value>(text) {
+            Ok(value) => Self::from_value(value),
+            Err(err) => Err(DecodeError::Json(err.to_string())),
+        }
+    }
+
     /// Decodes a queued value.
     pub fn from_value(value: Value) -> Result<Self, DecodeError> {
         let mut obj = match value {
@@ -126,10 +225,55 @@ fn uid(value: Option<Value>) -> Option<u64> {
     }
 }
 
+/// Headers from their raw JSON, as [`headers`] reads them.
+fn raw_headers(raw: &RawValue) -> Map<String, Value> {
+    serde_json::from_str(raw.get()).unwrap_or_default()
+}
+
 /// Lua encodes an empty table as `[]`, so an empty list counts as no headers.
 fn headers(value: Option<Value>) -> Option<Map<String, Value>> {
     match value? {
         Value::Object(map) => Some(map),
         _ => Some(Map::new()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn typed_decoding_agrees_with_the_value_path() {
+        for text in [
+            r#"{"event":"message","uid":3,"frame":{"type":"text","data":"{\"op\":\"ping\"}","finish":true}}"#,
+            r#"{"frame":{"type":"text","data":"x"},"uid":null}"#,
+            r#"{"event":"message","uid":"12","frame":{"type":"text","data":"x"},"headers":{"host":"h"}}"#,
+            r#"{"event":"message","uid":-1,"frame":{"type":"binary","data":"AA=="},"headers":[]}"#,
+            r#"{"event":"message","uid":{"a":[1]},"frame":{"type":"text","data":"x"}}"#,
+            r#"{"event":"handshake","headers":{"host":"h"}}"#,
+            r#"{"event":"handshake","headers":[]}"#,
+            r#"{"event":"close","uid":1.5}"#,
+            r#""{\"event\":\"close\",\"uid\":2}""#,
+        ] {
+            let value: Value = serde_json::from_str(text).unwrap();
+            assert_eq!(
+                ScriptEvent::decode(text).unwrap(),
+                ScriptEvent::from_value(value).unwrap(),
+                "{text}"
+            );
+        }
+    }
+
+    #[test]
+    fn undecodable_values_name_the_problem() {
+        for (text, why) in [
+            (r#"{"event":"message","uid":1}"#, "frame"),
+            (r#"{"event":"dance"}"#, "dance"),
+            ("[1]", "array"),
+            ("{oops", "JSON"),
+        ] {
+            let err = ScriptEvent::decode(text).unwrap_err().to_string();
+            assert!(err.contains(why), "{text}: {err}");
+        }
     }
 }

@@ -82,7 +82,7 @@ fn replies_and_events_survive_encode_then_decode_in_both_dialects() {
             node: None,
             client: ClientId(1 << 60),
             topic: "chat".into(),
-            data: json!({"frame": {"type": "text", "data": "{}", "finish": true}}),
+            data: json!({"frame": {"type": "text", "data": "{}", "finish": true}}).into(),
         })),
         EngineFrame::Pong,
     ];

@@ -123,10 +123,7 @@ codec!(
 codec!(
     Script,
     ScriptEvent,
-    |t| {
-        let value = serde_json::from_str(t).map_err(json_err)?;
-        ScriptEvent::from_value(value).map_err(text_err)
-    },
+    |t| ScriptEvent::decode(t).map_err(text_err),
     |v, d| Ok(v.to_value().to_string())
 );
 codec!(

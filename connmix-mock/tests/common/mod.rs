@@ -165,6 +165,7 @@ impl Consumer {
 /// The value the chat script pushed for a message frame: its `frame.data` text.
 pub fn frame_text(msg: &QueueMessage) -> Option<String> {
     msg.data
+        .to_value()
         .get("frame")?
         .get("data")?
         .as_str()
@@ -173,5 +174,5 @@ pub fn frame_text(msg: &QueueMessage) -> Option<String> {
 
 /// The script event name of a queued value.
 pub fn event_name(msg: &QueueMessage) -> Option<String> {
-    msg.data.get("event")?.as_str().map(str::to_owned)
+    msg.data.to_value().get("event")?.as_str().map(str::to_owned)
 }
