@@ -163,9 +163,12 @@ impl Client {
         let timeout = self.shared().options.request_timeout;
         let replies = join_all(handles.iter().map(|h| {
             let sub = sub.clone();
-            h.request(method::QUEUE_POP, timeout, move |reply| Command::Consume {
-                sub,
-                reply,
+            h.request(method::QUEUE_POP, timeout, move |reply, deadline| {
+                Command::Consume {
+                    sub,
+                    reply,
+                    deadline,
+                }
             })
         }))
         .await;
@@ -180,8 +183,8 @@ impl Client {
         let handles = self.ask_supervisor(SupervisorCommand::Unpop).await?;
         let timeout = self.shared().options.request_timeout;
         let replies = join_all(handles.iter().map(|h| {
-            h.request(method::QUEUE_UNPOP, timeout, |reply| Command::Unpop {
-                reply,
+            h.request(method::QUEUE_UNPOP, timeout, |reply, deadline| {
+                Command::Unpop { reply, deadline }
             })
         }))
         .await;
@@ -209,7 +212,11 @@ impl Client {
         let op = op_name(&call);
         let timeout = self.shared().options.request_timeout;
         handle
-            .request(op, timeout, |reply| Command::Call { call, reply })
+            .request(op, timeout, |reply, deadline| Command::Call {
+                call,
+                reply,
+                deadline,
+            })
             .await
     }
 

@@ -5,12 +5,22 @@ use std::sync::Arc;
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::header::{HeaderValue, AUTHORIZATION};
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::{Connector, MaybeTlsStream, WebSocketStream};
 
 use crate::credentials::Credentials;
 
 /// A node connection.
 pub(crate) type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+/// Bytes read from the socket at a time. tungstenite zero-fills this much of its buffer
+/// before every read, so its 128 KiB default cost more per event than decoding the event; a
+/// queue event is a few hundred bytes, so 8 KiB still takes dozens per read under load.
+const READ_BUFFER: usize = 8 * 1024;
+
+fn socket_config() -> WebSocketConfig {
+    WebSocketConfig::default().read_buffer_size(READ_BUFFER)
+}
 
 /// Opens `url`, sending `credentials` on the upgrade request. The error is text for logs and
 /// events: the caller only retries.
@@ -31,14 +41,18 @@ pub(crate) async fn open(
         Connector::Plain
     };
     // Nagle off: requests are small and latency matters more than packet count.
-    let (ws, _response) =
-        tokio_tungstenite::connect_async_tls_with_config(request, None, true, Some(connector))
-            .await
-            .map_err(|e| match e {
-                tokio_tungstenite::tungstenite::Error::Http(response) => {
-                    format!("upgrade refused: HTTP {}", response.status())
-                }
-                other => other.to_string(),
-            })?;
+    let (ws, _response) = tokio_tungstenite::connect_async_tls_with_config(
+        request,
+        Some(socket_config()),
+        true,
+        Some(connector),
+    )
+    .await
+    .map_err(|e| match e {
+        tokio_tungstenite::tungstenite::Error::Http(response) => {
+            format!("upgrade refused: HTTP {}", response.status())
+        }
+        other => other.to_string(),
+    })?;
     Ok(ws)
 }

@@ -29,6 +29,13 @@ pub(crate) struct Subscription {
 /// The reply channel of a command that answers with `T`.
 pub(crate) type Responder<T> = oneshot::Sender<Result<T, ClientError>>;
 
+/// When a caller stops waiting for a request's reply, and what to call the request then.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Deadline {
+    pub(crate) at: Instant,
+    pub(crate) op: &'static str,
+}
+
 /// What a node task can be asked to do.
 #[derive(Debug)]
 pub(crate) enum Command {
@@ -36,14 +43,19 @@ pub(crate) enum Command {
     Call {
         call: Call,
         reply: Responder<CallResult>,
+        deadline: Deadline,
     },
     /// Consume more topics, now and after every reconnect.
     Consume {
         sub: Subscription,
         reply: Responder<()>,
+        deadline: Deadline,
     },
     /// Stop consuming everything.
-    Unpop { reply: Responder<()> },
+    Unpop {
+        reply: Responder<()>,
+        deadline: Deadline,
+    },
     /// Unpop, let pending requests finish until `deadline`, close the socket and end.
     Shutdown {
         deadline: Instant,
@@ -102,24 +114,37 @@ impl NodeHandle {
     }
 
     /// Sends a command built around a fresh reply channel and waits for the answer.
+    ///
+    /// The caller arms no timer of its own: the node task fails the request with a timeout
+    /// when its deadline passes (one sweep per node rather than a timer per call), and fails it
+    /// as disconnected at once when the connection drops. Only a caller that finds the command
+    /// queue full waits for room under a timer.
     pub(crate) async fn request<T>(
         &self,
-        op: &str,
+        op: &'static str,
         timeout: Duration,
-        make: impl FnOnce(Responder<T>) -> Command,
+        make: impl FnOnce(Responder<T>, Deadline) -> Command,
     ) -> Result<T, ClientError> {
         let (reply, rx) = oneshot::channel();
-        let exchange = async {
-            self.tx
-                .send(make(reply))
-                .await
-                .map_err(|_| ClientError::disconnected(&self.id))?;
-            // The task dropped the reply without answering: it is gone.
-            rx.await.map_err(|_| ClientError::disconnected(&self.id))?
+        let deadline = Deadline {
+            at: Instant::now() + timeout,
+            op,
         };
-        tokio::time::timeout(timeout, exchange)
-            .await
-            .map_err(|_| ClientError::timeout(op))?
+        match self.tx.try_send(make(reply, deadline)) {
+            Ok(()) => {}
+            Err(mpsc::error::TrySendError::Closed(_)) => {
+                return Err(ClientError::disconnected(&self.id))
+            }
+            Err(mpsc::error::TrySendError::Full(command)) => {
+                match tokio::time::timeout_at(deadline.at, self.tx.send(command)).await {
+                    Ok(Ok(())) => {}
+                    Ok(Err(_)) => return Err(ClientError::disconnected(&self.id)),
+                    Err(_) => return Err(ClientError::timeout(op)),
+                }
+            }
+        }
+        // The task dropped the reply without answering: it is gone.
+        rx.await.map_err(|_| ClientError::disconnected(&self.id))?
     }
 
     /// Asks the task to shut down; returns when it has closed its socket.

@@ -5,7 +5,9 @@ use std::collections::HashMap;
 use connmix_protocol::{CallResult, EngineError, NodeId};
 use tracing::{debug, warn};
 
-use super::Responder;
+use tokio::time::Instant;
+
+use super::{Deadline, Responder};
 use crate::error::ClientError;
 
 /// Who is waiting for a reply.
@@ -24,15 +26,36 @@ pub(crate) enum Waiter {
 #[derive(Debug, Default)]
 pub(crate) struct Pending {
     next_id: u64,
-    waiting: HashMap<u64, Waiter>,
+    waiting: HashMap<u64, (Waiter, Option<Deadline>)>,
 }
 
 impl Pending {
-    /// Registers a waiter and returns the id its request must carry.
-    pub(crate) fn insert(&mut self, waiter: Waiter) -> u64 {
+    /// Registers a waiter (failed with a timeout once `deadline` passes, if it has one) and
+    /// returns the id its request must carry.
+    pub(crate) fn insert(&mut self, waiter: Waiter, deadline: Option<Deadline>) -> u64 {
         self.next_id += 1;
-        self.waiting.insert(self.next_id, waiter);
+        self.waiting.insert(self.next_id, (waiter, deadline));
         self.next_id
+    }
+
+    /// Fails every waiter whose deadline is not after `now` with a timeout.
+    pub(crate) fn expire(&mut self, now: Instant) {
+        self.waiting.retain(|_, (waiter, deadline)| match deadline {
+            Some(deadline) if deadline.at <= now => {
+                let error = ClientError::timeout(deadline.op);
+                match std::mem::replace(waiter, Waiter::Internal("expired")) {
+                    Waiter::Call(reply) => {
+                        let _ = reply.send(Err(error));
+                    }
+                    Waiter::Done(reply) => {
+                        let _ = reply.send(Err(error));
+                    }
+                    Waiter::Internal(_) => {}
+                }
+                false
+            }
+            _ => true,
+        });
     }
 
     /// Hands a reply to its waiter; false when no request has that id.
@@ -42,7 +65,7 @@ impl Pending {
         outcome: Result<CallResult, EngineError>,
         node: &NodeId,
     ) -> bool {
-        let Some(waiter) = self.waiting.remove(&id) else {
+        let Some((waiter, _)) = self.waiting.remove(&id) else {
             return false;
         };
         match waiter {
@@ -63,7 +86,7 @@ impl Pending {
 
     /// Fails every waiter at once with `error`.
     pub(crate) fn fail_all(&mut self, error: &ClientError) {
-        for (_, waiter) in self.waiting.drain() {
+        for (_, (waiter, _)) in self.waiting.drain() {
             match waiter {
                 Waiter::Call(reply) => {
                     let _ = reply.send(Err(error.clone()));
@@ -79,7 +102,7 @@ impl Pending {
     /// Forgets requests whose caller stopped waiting, so an engine that never answers some
     /// requests cannot grow the map forever.
     pub(crate) fn purge_abandoned(&mut self) {
-        self.waiting.retain(|_, waiter| match waiter {
+        self.waiting.retain(|_, (waiter, _)| match waiter {
             Waiter::Call(reply) => !reply.is_closed(),
             Waiter::Done(reply) => !reply.is_closed(),
             Waiter::Internal(_) => true,
@@ -111,8 +134,8 @@ mod tests {
         let mut pending = Pending::default();
         let (tx1, rx1) = oneshot::channel();
         let (tx2, rx2) = oneshot::channel();
-        let id1 = pending.insert(Waiter::Call(tx1));
-        let id2 = pending.insert(Waiter::Call(tx2));
+        let id1 = pending.insert(Waiter::Call(tx1), None);
+        let id2 = pending.insert(Waiter::Call(tx2), None);
         assert_ne!(id1, id2);
         assert!(pending.resolve(id2, Ok(CallResult::counts(2, 0)), &node()));
         assert!(pending.resolve(id1, Ok(CallResult::ok()), &node()));
@@ -125,7 +148,7 @@ mod tests {
     async fn unknown_ids_are_reported_and_change_nothing() {
         let mut pending = Pending::default();
         let (tx, _rx) = oneshot::channel();
-        pending.insert(Waiter::Done(tx));
+        pending.insert(Waiter::Done(tx), None);
         assert!(!pending.resolve(99, Ok(CallResult::ok()), &node()));
         assert_eq!(pending.len(), 1);
     }
@@ -134,7 +157,7 @@ mod tests {
     async fn engine_errors_reach_the_waiter_as_engine_kinds() {
         let mut pending = Pending::default();
         let (tx, rx) = oneshot::channel();
-        let id = pending.insert(Waiter::Done(tx));
+        let id = pending.insert(Waiter::Done(tx), None);
         let error = EngineError::new(ErrorCode::AlreadyConsumed, "already");
         pending.resolve(id, Err(error), &node());
         let err = rx.await.unwrap().unwrap_err();
@@ -149,9 +172,9 @@ mod tests {
         let mut pending = Pending::default();
         let (tx1, rx1) = oneshot::channel();
         let (tx2, rx2) = oneshot::channel();
-        pending.insert(Waiter::Call(tx1));
-        pending.insert(Waiter::Done(tx2));
-        pending.insert(Waiter::Internal("queue.pop"));
+        pending.insert(Waiter::Call(tx1), None);
+        pending.insert(Waiter::Done(tx2), None);
+        pending.insert(Waiter::Internal("queue.pop"), None);
         pending.fail_all(&ClientError::disconnected("n1"));
         assert!(pending.is_empty());
         assert_eq!(
@@ -164,13 +187,39 @@ mod tests {
         );
     }
 
+    #[tokio::test(start_paused = true)]
+    async fn requests_past_their_deadline_fail_as_timeouts_and_the_rest_wait() {
+        let mut pending = Pending::default();
+        let now = Instant::now();
+        let at = |ms| Deadline {
+            at: now + std::time::Duration::from_millis(ms),
+            op: "mesh.send",
+        };
+        let (early, early_rx) = oneshot::channel();
+        let (late, late_rx) = oneshot::channel();
+        pending.insert(Waiter::Call(early), Some(at(10)));
+        let late_id = pending.insert(Waiter::Done(late), Some(at(20)));
+        pending.insert(Waiter::Internal("queue.pop"), None);
+        pending.expire(now + std::time::Duration::from_millis(10));
+        let err = early_rx.await.unwrap().unwrap_err();
+        assert_eq!(err.kind(), ClientErrorKind::Timeout);
+        assert!(err.to_string().contains("mesh.send"), "{err}");
+        assert_eq!(
+            pending.len(),
+            2,
+            "the later request and the internal one wait"
+        );
+        assert!(pending.resolve(late_id, Ok(CallResult::ok()), &node()));
+        assert!(late_rx.await.unwrap().is_ok());
+    }
+
     #[tokio::test]
     async fn abandoned_requests_are_purged_but_live_ones_kept() {
         let mut pending = Pending::default();
         let (gone, gone_rx) = oneshot::channel();
         let (live, _live_rx) = oneshot::channel();
-        pending.insert(Waiter::Call(gone));
-        let live_id = pending.insert(Waiter::Call(live));
+        pending.insert(Waiter::Call(gone), None);
+        let live_id = pending.insert(Waiter::Call(live), None);
         drop(gone_rx);
         pending.purge_abandoned();
         assert_eq!(pending.len(), 1);

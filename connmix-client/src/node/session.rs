@@ -4,7 +4,7 @@ use std::collections::VecDeque;
 
 use bytes::Bytes;
 use connmix_protocol::{Call, EngineFrame, Event, QueueMessage, Request};
-use futures_util::{SinkExt, StreamExt};
+use futures_util::{FutureExt, SinkExt, StreamExt};
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::{Instant, MissedTickBehavior};
 use tokio_tungstenite::tungstenite::Message;
@@ -19,7 +19,12 @@ use crate::queue::QueueEvent;
 use crate::state::DisconnectReason;
 
 /// Commands written before one flush, so a burst of calls costs one syscall, not one each.
-const COMMAND_BATCH: usize = 64;
+const COMMAND_BATCH: usize = 256;
+/// Frames handled per wake-up when the read buffer already holds them.
+const READ_BATCH: usize = 64;
+/// Bounds of the period at which requests past their deadline are failed.
+const MIN_SWEEP: std::time::Duration = std::time::Duration::from_millis(5);
+const MAX_SWEEP: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// Why a session ended.
 pub(super) enum SessionEnd {
@@ -87,6 +92,10 @@ impl<'a> Session<'a> {
         let high_water = options.event_buffer;
         let mut ping = tokio::time::interval_at(Instant::now() + ping_interval, ping_interval);
         ping.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        // One timer for every request's deadline instead of one per request.
+        let sweep_every = (options.request_timeout / 8).clamp(MIN_SWEEP, MAX_SWEEP);
+        let mut sweep = tokio::time::interval_at(Instant::now() + sweep_every, sweep_every);
+        sweep.set_missed_tick_behavior(MissedTickBehavior::Delay);
         self.consume_again().await?;
         self.flush().await?;
         loop {
@@ -114,11 +123,22 @@ impl<'a> Session<'a> {
                     }
                     self.flush().await?;
                 }
-                message = self.ws.next(), if read => match message {
-                    None => return Err(DisconnectReason::ClosedByPeer),
-                    Some(Err(e)) => return Err(DisconnectReason::Transport(e.to_string())),
-                    Some(Ok(message)) => self.message(message)?,
-                },
+                message = self.ws.next(), if read => {
+                    self.received(message)?;
+                    // Frames already read need no wake-up each: take what the buffer holds.
+                    for _ in 1..READ_BATCH {
+                        if self.overflow.len() >= high_water && self.pending.is_empty() {
+                            break;
+                        }
+                        match self.ws.next().now_or_never() {
+                            Some(message) => self.received(message)?,
+                            None => break,
+                        }
+                    }
+                }
+                _ = sweep.tick(), if !self.pending.is_empty() => {
+                    self.pending.expire(Instant::now());
+                }
                 permit = reserve(front), if !self.overflow.is_empty() => {
                     if let Some((_, event)) = self.overflow.pop_front() {
                         match permit {
@@ -153,7 +173,7 @@ impl<'a> Session<'a> {
             return Ok(());
         }
         debug!(?topics, "consuming again");
-        let id = self.pending.insert(Waiter::Internal("queue.pop"));
+        let id = self.pending.insert(Waiter::Internal("queue.pop"), None);
         self.write(id, Call::QueuePop { topics }).await
     }
 
@@ -163,21 +183,29 @@ impl<'a> Session<'a> {
         command: Command,
     ) -> Result<Option<(Instant, oneshot::Sender<()>)>, DisconnectReason> {
         match command {
-            Command::Call { call, reply } => {
+            Command::Call {
+                call,
+                reply,
+                deadline,
+            } => {
                 if reply.is_closed() {
                     return Ok(None);
                 }
-                let id = self.pending.insert(Waiter::Call(reply));
+                let id = self.pending.insert(Waiter::Call(reply), Some(deadline));
                 self.write(id, call).await?;
             }
-            Command::Consume { sub, reply } => {
+            Command::Consume {
+                sub,
+                reply,
+                deadline,
+            } => {
                 let topics = sub.topics.clone();
                 self.task.subs.push(sub);
-                let id = self.pending.insert(Waiter::Done(reply));
+                let id = self.pending.insert(Waiter::Done(reply), Some(deadline));
                 self.write(id, Call::QueuePop { topics }).await?;
             }
-            Command::Unpop { reply } => {
-                let id = self.pending.insert(Waiter::Done(reply));
+            Command::Unpop { reply, deadline } => {
+                let id = self.pending.insert(Waiter::Done(reply), Some(deadline));
                 self.unpop = Some(id);
                 self.write(id, Call::QueueUnpop).await?;
             }
@@ -192,7 +220,7 @@ impl<'a> Session<'a> {
         (deadline, done): (Instant, oneshot::Sender<()>),
     ) -> Result<SessionEnd, DisconnectReason> {
         if !self.task.subs.is_empty() {
-            let id = self.pending.insert(Waiter::Internal("queue.unpop"));
+            let id = self.pending.insert(Waiter::Internal("queue.unpop"), None);
             self.unpop = Some(id);
             self.write(id, Call::QueueUnpop).await?;
         }
@@ -218,14 +246,42 @@ impl<'a> Session<'a> {
         self.task.subs.clear();
     }
 
+    /// Queues a request in the socket's write buffer; it goes out with the next flush.
     async fn write(&mut self, id: u64, call: Call) -> Result<(), DisconnectReason> {
         trace!(id, op = call.method(), "request");
         let text = Request::new(id, call).encode(self.task.shared.options.dialect);
-        self.ws.feed(Message::text(text)).await.map_err(transport)
+        // Waits only when the peer stopped reading and the buffer is full.
+        let stall = self.task.shared.options.request_timeout;
+        match tokio::time::timeout(stall, self.ws.feed(Message::text(text))).await {
+            Ok(written) => written.map_err(transport),
+            Err(_) => Err(DisconnectReason::Transport(format!(
+                "the engine took no data for {stall:?}"
+            ))),
+        }
     }
 
+    /// Writes out what was queued: one syscall for a whole batch of requests.
     async fn flush(&mut self) -> Result<(), DisconnectReason> {
-        self.ws.flush().await.map_err(transport)
+        // A timeout here arms no timer unless the flush has to wait, which it does only when
+        // the peer stopped reading; callers then learn of it through the disconnect.
+        let stall = self.task.shared.options.request_timeout;
+        match tokio::time::timeout(stall, self.ws.flush()).await {
+            Ok(flushed) => flushed.map_err(transport),
+            Err(_) => Err(DisconnectReason::Transport(format!(
+                "the engine took no data for {stall:?}"
+            ))),
+        }
+    }
+
+    fn received(
+        &mut self,
+        message: Option<Result<Message, tokio_tungstenite::tungstenite::Error>>,
+    ) -> Result<(), DisconnectReason> {
+        match message {
+            None => Err(DisconnectReason::ClosedByPeer),
+            Some(Err(e)) => Err(DisconnectReason::Transport(e.to_string())),
+            Some(Ok(message)) => self.message(message),
+        }
     }
 
     fn message(&mut self, message: Message) -> Result<(), DisconnectReason> {

@@ -181,11 +181,11 @@ impl NodeTask {
             Command::Call { reply, .. } => {
                 let _ = reply.send(Err(ClientError::disconnected(&self.id)));
             }
-            Command::Consume { sub, reply } => {
+            Command::Consume { sub, reply, .. } => {
                 self.subs.push(sub);
                 let _ = reply.send(Ok(()));
             }
-            Command::Unpop { reply } => {
+            Command::Unpop { reply, .. } => {
                 self.subs.clear();
                 let _ = reply.send(Ok(()));
             }
@@ -202,7 +202,7 @@ impl NodeTask {
                 Command::Call { reply, .. } => {
                     let _ = reply.send(Err(ClientError::closed()));
                 }
-                Command::Consume { reply, .. } | Command::Unpop { reply } => {
+                Command::Consume { reply, .. } | Command::Unpop { reply, .. } => {
                     let _ = reply.send(Err(ClientError::closed()));
                 }
                 Command::Shutdown { done, .. } => {
@@ -278,9 +278,10 @@ mod tests {
         let (shared, handle, _) = unreachable_node();
         let long = Duration::from_secs(3600);
         let err = handle
-            .request("mesh.publish", long, |reply| Command::Call {
+            .request("mesh.publish", long, |reply, deadline| Command::Call {
                 call: Call::QueueUnpop,
                 reply,
+                deadline,
             })
             .await
             .unwrap_err();
@@ -291,7 +292,11 @@ mod tests {
             sink,
         };
         handle
-            .request("queue.pop", long, |reply| Command::Consume { sub, reply })
+            .request("queue.pop", long, |reply, deadline| Command::Consume {
+                sub,
+                reply,
+                deadline,
+            })
             .await
             .unwrap();
         handle.stop();
