@@ -1,31 +1,24 @@
 //! [`ChatEngine`] over the real engine client.
 
-use connmix_client::{Client, ConnRef};
+use connmix_client::Client;
 
 use crate::engine::{ChatEngine, Conn, EngineCallError, UID_KEY};
 
-fn conn_ref(conn: &Conn) -> ConnRef {
-    ConnRef {
-        node: conn.node.clone(),
-        client: conn.client,
-    }
-}
-
 impl ChatEngine for Client {
     async fn set_uid(&self, conn: &Conn, uid: u64) -> Result<(), EngineCallError> {
-        self.set_context_value(&conn_ref(conn), UID_KEY, uid)
+        self.set_context_value(conn, UID_KEY, uid)
             .await
             .map_err(EngineCallError::new)
     }
 
     async fn subscribe(&self, conn: &Conn, channels: &[String]) -> Result<(), EngineCallError> {
-        Client::subscribe(self, &conn_ref(conn), channels)
+        Client::subscribe(self, conn, channels)
             .await
             .map_err(EngineCallError::new)
     }
 
     async fn unsubscribe(&self, conn: &Conn, channels: &[String]) -> Result<(), EngineCallError> {
-        Client::unsubscribe(self, &conn_ref(conn), channels)
+        Client::unsubscribe(self, conn, channels)
             .await
             .map_err(EngineCallError::new)
     }

@@ -5,29 +5,12 @@
 
 use std::future::Future;
 
-use connmix_protocol::{ClientId, NodeId};
+/// One browser connection: the engine node that holds it (and that must receive its
+/// `conn.call`s) and its id there. The client's type, so that no call converts it.
+pub use connmix_client::ConnRef as Conn;
 
 /// The context key the tutorial's script waits on after an `auth` frame.
 pub const UID_KEY: &str = "uid";
-
-/// One browser connection: the engine node that holds it and its id on that node.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct Conn {
-    /// The node that pushed the event (and that must receive `conn.call`s for it).
-    pub node: NodeId,
-    /// The connection's id.
-    pub client: ClientId,
-}
-
-impl Conn {
-    /// A connection on `node` with id `client`.
-    pub fn new(node: impl Into<NodeId>, client: impl Into<ClientId>) -> Self {
-        Self {
-            node: node.into(),
-            client: client.into(),
-        }
-    }
-}
 
 /// An engine call that failed; handlers log it and carry on.
 #[derive(Debug, thiserror::Error)]

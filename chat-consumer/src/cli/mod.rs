@@ -22,6 +22,31 @@ pub(crate) struct Cli {
     run: RunArgs,
     #[command(flatten)]
     database: DatabaseArgs,
+    /// Threads that run the consumer. 1 runs everything on one thread, the cheapest per event:
+    /// to use more cores, run more consumers (they share the queue) or raise this.
+    #[arg(long, env = "CHAT_THREADS", default_value_t = 1, global = true)]
+    threads: usize,
+}
+
+impl Cli {
+    /// The async runtime the command runs on: one thread, or `--threads` workers.
+    pub(crate) fn runtime(&self) -> std::io::Result<tokio::runtime::Runtime> {
+        match self.threads {
+            0 | 1 => tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build(),
+            threads => tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(threads)
+                .enable_all()
+                .build(),
+        }
+    }
+
+    /// Whether the command should run on a worker rather than on the thread that blocks on it
+    /// (with several threads, work done there would hop threads on every event).
+    pub(crate) fn spawned(&self) -> bool {
+        self.threads > 1
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -185,6 +210,7 @@ pub(crate) async fn execute(cli: Cli) -> anyhow::Result<()> {
         command,
         run,
         database,
+        threads: _,
     } = cli;
     match command.unwrap_or(Command::Run(run)) {
         Command::Run(args) => run::run(&database, &args).await,

@@ -1,9 +1,9 @@
-//! What the three send ops share: check the sender and the text, publish a [`Delivery`] built
-//! by serde, answer the sender.
+//! What the three send ops share: check the sender and the text, publish a delivery built by
+//! serde, answer the sender.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use connmix_protocol::chat::{ChatReply, Delivery};
+use connmix_protocol::chat::{ChatReply, DeliveryRef};
 
 use super::{member, reason, reply};
 use crate::channel::Channel;
@@ -58,18 +58,14 @@ pub(crate) async fn publish<E: ChatEngine>(
         }
     };
     let channel = channel.to_string();
-    let delivery = Delivery::new(
-        &channel,
-        message.uid,
-        from.as_deref(),
-        message.text,
-        Some(now_millis()),
-    );
-    let answer = match chat
-        .engine
-        .publish(&channel, ChatReply::Delivery(delivery).to_json())
-        .await
-    {
+    let delivery = DeliveryRef {
+        channel: &channel,
+        uid: message.uid,
+        from: from.as_deref(),
+        text: message.text,
+        time: Some(now_millis()),
+    };
+    let answer = match chat.engine.publish(&channel, delivery.to_json()).await {
         Ok(delivered) => {
             tracing::debug!(node = %conn.node, client_id = %conn.client, op, channel, delivered, "published");
             ChatReply::success(op)
