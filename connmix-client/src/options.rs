@@ -102,7 +102,11 @@ impl ClientBuilder {
         self
     }
 
-    /// How long a call waits for its reply.
+    /// How long a call waits for its reply. The node's task checks its calls' deadlines at an
+    /// eighth of this period (between 5 ms and 1 s), so a call fails with
+    /// [`Timeout`](crate::ClientErrorKind::Timeout) at most that much later. The same period
+    /// bounds how long a write to an engine that stopped reading may wait before the
+    /// connection is dropped.
     pub fn request_timeout(mut self, timeout: Duration) -> Self {
         self.options.request_timeout = timeout;
         self
