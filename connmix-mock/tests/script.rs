@@ -23,7 +23,11 @@ async fn browser_lifecycle_is_queued_as_handshake_messages_and_close() -> anyhow
     let mut browser = Browser::connect(node.chat_addr).await?;
     let hello = consumer.next_message().await?;
     assert_eq!(event_name(&hello).as_deref(), Some("handshake"));
-    assert!(hello.data.to_value()["headers"]["host"].is_string(), "{}", hello.data);
+    assert!(
+        hello.data.to_value()["headers"]["host"].is_string(),
+        "{}",
+        hello.data
+    );
     assert!(
         hello.client.get() > 1 << 53,
         "ids exceed 2^53 like the engine's"

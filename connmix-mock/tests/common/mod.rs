@@ -174,5 +174,9 @@ pub fn frame_text(msg: &QueueMessage) -> Option<String> {
 
 /// The script event name of a queued value.
 pub fn event_name(msg: &QueueMessage) -> Option<String> {
-    msg.data.to_value().get("event")?.as_str().map(str::to_owned)
+    msg.data
+        .to_value()
+        .get("event")?
+        .as_str()
+        .map(str::to_owned)
 }
