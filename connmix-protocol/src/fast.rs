@@ -78,24 +78,6 @@ impl<'de> Deserialize<'de> for StatusIn {
     }
 }
 
-/// Every key an engine frame of the current dialect has.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct EngineFrameIn<'a> {
-    #[serde(borrow, default)]
-    e: Option<Cow<'a, str>>,
-    #[serde(borrow, default)]
-    p: Option<&'a RawValue>,
-    #[serde(default)]
-    i: Option<RequestId>,
-    #[serde(default)]
-    id: Option<RequestId>,
-    #[serde(borrow, default, rename = "E")]
-    error: Option<&'a RawValue>,
-    #[serde(borrow, default)]
-    r: Option<&'a RawValue>,
-}
-
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct QueuePopIn {
@@ -130,6 +112,51 @@ pub(crate) enum EngineIn {
     Event(Event),
 }
 
+/// The parts of an engine frame of the current dialect, read in one pass.
+#[derive(Default)]
+struct EngineFrameIn<'a> {
+    e: Option<Cow<'a, str>>,
+    /// `p` of a `queue.pop` that followed its `e`, as every engine writes them: read at once.
+    pop: Option<QueuePopIn>,
+    /// `p` of any other frame, or one that came before its `e`.
+    p: Option<&'a RawValue>,
+    i: Option<RequestId>,
+    id: Option<RequestId>,
+    error: Option<ErrorIn>,
+    r: Option<ResultIn>,
+}
+
+impl<'de> Deserialize<'de> for EngineFrameIn<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = EngineFrameIn<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("an engine frame")
+            }
+            fn visit_map<A: de::MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                let mut frame = EngineFrameIn::default();
+                while let Some(key) = map.next_key::<Cow<'de, str>>()? {
+                    match key.as_ref() {
+                        "e" => frame.e = map.next_value()?,
+                        "p" if frame.e.as_deref() == Some(name::QUEUE_POP) => {
+                            frame.pop = map.next_value()?;
+                        }
+                        "p" => frame.p = map.next_value()?,
+                        "i" => frame.i = map.next_value()?,
+                        "id" => frame.id = map.next_value()?,
+                        "E" => frame.error = map.next_value()?,
+                        "r" => frame.r = map.next_value()?,
+                        other => return Err(de::Error::unknown_field(other, &[])),
+                    }
+                }
+                Ok(frame)
+            }
+        }
+        d.deserialize_map(V)
+    }
+}
+
 /// Decodes a reply or event of the current dialect; `None` sends the caller the general way.
 pub(crate) fn decode_engine(text: &str) -> Option<EngineIn> {
     let frame: EngineFrameIn<'_> = serde_json::from_str(text).ok()?;
@@ -137,7 +164,11 @@ pub(crate) fn decode_engine(text: &str) -> Option<EngineIn> {
         if event != name::QUEUE_POP {
             return None;
         }
-        let pop: QueuePopIn = serde_json::from_str(frame.p?.get()).ok()?;
+        let pop = match (frame.pop, frame.p) {
+            (Some(pop), _) => pop,
+            (None, Some(p)) => serde_json::from_str(p.get()).ok()?,
+            (None, None) => return None,
+        };
         return Some(EngineIn::Event(Event::QueuePop(QueueMessage {
             node: pop.n,
             client: pop.c,
@@ -145,23 +176,17 @@ pub(crate) fn decode_engine(text: &str) -> Option<EngineIn> {
             data: pop.d.map_or_else(RawJson::null, RawJson::from),
         })));
     }
-    if frame.p.is_some() {
+    if frame.p.is_some() || frame.pop.is_some() {
         return None;
     }
     let id = frame.i.or(frame.id).map(|id| id.0);
     let outcome = match (frame.error, frame.r) {
-        (Some(error), _) => {
-            let error: ErrorIn = serde_json::from_str(error.get()).ok()?;
-            Err(EngineError::new(ErrorCode::from_i64(error.c), error.m))
-        }
-        (None, Some(result)) => {
-            let result: ResultIn = serde_json::from_str(result.get()).ok()?;
-            Ok(CallResult {
-                status: result.s.0,
-                failed: result.f,
-                total: result.t,
-            })
-        }
+        (Some(error), _) => Err(EngineError::new(ErrorCode::from_i64(error.c), error.m)),
+        (None, Some(result)) => Ok(CallResult {
+            status: result.s.0,
+            failed: result.f,
+            total: result.t,
+        }),
         (None, None) => return None,
     };
     Some(EngineIn::Reply(Reply { id, outcome }))
@@ -508,6 +533,8 @@ mod tests {
         r#"{"e":"queue.pop","p":{"n":"1","c":"1463819408261513216","t":"chat","d":{"uid":1,"frame":{"type":"text","data":"{\"op\":\"ping\"}"}}},"id":null}"#,
         r#"{"e":"queue.pop","p":{"n":7,"c":12,"t":"chat","d":"text"},"id":null}"#,
         r#"{"e":"queue.pop","p":{"c":"12","t":"chat","d":null}}"#,
+        // `p` before `e` is read in a second pass, but still the typed way.
+        r#"{"p":{"n":"2","c":"12","t":"chat","d":[1]},"e":"queue.pop","id":null}"#,
         r#"{"E":null,"r":{"s":true},"i":3}"#,
         r#"{"E":null,"r":{"s":9,"f":1},"i":"4"}"#,
         r#"{"E":null,"r":{"s":"server.pong"},"id":5}"#,
