@@ -15,8 +15,8 @@ pub(crate) type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
 /// Bytes read from the socket at a time. tungstenite zero-fills this much of its buffer
 /// before every read, so its 128 KiB default cost more per event than decoding the event; a
-/// queue event is a few hundred bytes, so 8 KiB still takes dozens per read under load.
-const READ_BUFFER: usize = 8 * 1024;
+/// queue event is a few hundred bytes, so 4 KiB still takes a dozen per read under load.
+const READ_BUFFER: usize = 4 * 1024;
 
 fn socket_config() -> WebSocketConfig {
     WebSocketConfig::default().read_buffer_size(READ_BUFFER)
