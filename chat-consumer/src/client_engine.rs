@@ -24,7 +24,9 @@ impl ChatEngine for Client {
     }
 
     async fn send(&self, conn: &Conn, text: String) -> Result<(), EngineCallError> {
-        Client::send(self, conn.client, text)
+        // Through the connection's own node: its replies then keep their order with its
+        // `conn.call`s (a login's uid, then the login's reply).
+        Client::send_to(self, conn, text)
             .await
             .map_err(EngineCallError::new)
     }

@@ -5,6 +5,7 @@
 //! which stops the consumer reading from the engine: backpressure instead of unbounded memory.
 
 use std::collections::hash_map::DefaultHasher;
+use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
@@ -12,12 +13,17 @@ use std::time::Duration;
 
 use connmix_protocol::RawJson;
 use futures_util::FutureExt;
-use tokio::sync::mpsc;
+use tokio::sync::oneshot::error::TryRecvError;
+use tokio::sync::{mpsc, oneshot};
 use tokio_util::task::TaskTracker;
 
 use crate::chat::Chat;
 use crate::dispatch::{decode, Decoded};
 use crate::engine::{ChatEngine, Conn};
+
+/// Finished logins a worker remembers before it forgets them (those of connections that sent
+/// nothing after logging in).
+const LOGINS_BEFORE_PRUNE: usize = 64;
 
 struct Job {
     conn: Conn,
@@ -85,15 +91,30 @@ async fn work<E: ChatEngine>(
     mut rx: mpsc::Receiver<Job>,
     tracker: TaskTracker,
 ) {
+    // Logins of this worker's connections still running, each with the signal of its end.
+    let mut logins: HashMap<Conn, oneshot::Receiver<()>> = HashMap::new();
     while let Some(Job { conn, data }) = rx.recv().await {
+        if let Some(login) = logins.remove(&conn) {
+            // The script released this frame when the login set `uid`, but the login's reply
+            // may not be out yet: it goes first. Only the login's last steps are waited for.
+            let _ = login.await;
+        }
         let decoded = decode(&data);
         if decoded.is_login() {
             // A login waits for a password hash, tens of milliseconds; awaiting it here would
             // hold up every other connection of this worker (a login storm stalled all chat).
-            // Its own connection loses no order: the engine script holds that connection's
-            // next frames until the login is answered.
+            // Its own connection's next frames are held by the engine script until `uid` is
+            // set, and then by the wait above until the login has answered.
+            if logins.len() >= LOGINS_BEFORE_PRUNE {
+                logins.retain(|_, login| matches!(login.try_recv(), Err(TryRecvError::Empty)));
+            }
+            let (finished, login) = oneshot::channel();
+            logins.insert(conn.clone(), login);
             let chat = Arc::clone(&chat);
-            tracker.spawn(async move { handle(&chat, index, conn, decoded).await });
+            tracker.spawn(async move {
+                handle(&chat, index, conn, decoded).await;
+                let _ = finished.send(());
+            });
         } else {
             handle(&chat, index, conn, decoded).await;
         }

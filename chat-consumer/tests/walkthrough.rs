@@ -112,6 +112,39 @@ async fn a_failed_login_does_not_freeze_the_connection() -> anyhow::Result<()> {
 }
 
 #[tokio::test]
+async fn a_login_is_answered_before_the_frame_sent_right_after_it() -> anyhow::Result<()> {
+    // Two nodes, so that a reply routed through the other node could overtake.
+    let setup = start(2, &[("user1", "123456")]).await?;
+    let nodes = setup.engine.nodes();
+    let mut browsers = Vec::new();
+    for i in 0..40 {
+        let mut browser = Browser::connect(nodes[i % 2].chat_addr).await?;
+        browser
+            .send_request(&ChatRequest::Auth {
+                name: "user1".into(),
+                password: "123456".into(),
+            })
+            .await?;
+        browser.send_request(&ChatRequest::Ping).await?;
+        browsers.push(browser);
+    }
+    for (i, browser) in browsers.iter_mut().enumerate() {
+        let first = browser.recv_json().await?;
+        let second = browser.recv_json().await?;
+        assert_eq!(
+            first["op"], "auth",
+            "browser {i}: {first} came before the login's reply"
+        );
+        assert_eq!(first["success"], true, "browser {i}: {first}");
+        assert_eq!(second, json!({"op":"pong"}), "browser {i}");
+    }
+    setup.cancel.cancel();
+    tokio::time::timeout(WAIT, setup.served).await???;
+    setup.engine.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test]
 async fn an_unreachable_engine_is_reported() -> anyhow::Result<()> {
     // Bind then drop a listener: its port is free and nothing answers there.
     let port = std::net::TcpListener::bind("127.0.0.1:0")?

@@ -195,19 +195,28 @@ impl Client {
     /// node when `None` (right for `mesh.*` calls; `conn.call` must go to the node holding
     /// the connection).
     pub async fn call(&self, node: Option<&NodeId>, call: Call) -> Result<CallResult, ClientError> {
+        self.route(node.map_or(Route::Any, Route::Only), call).await
+    }
+
+    async fn route(&self, route: Route<'_>, call: Call) -> Result<CallResult, ClientError> {
         self.check_open()?;
         // One atomic increment, no allocation; the snapshot stays valid across the await.
         let nodes = self.shared().nodes.load_full();
-        let handle: &NodeHandle = match node {
-            Some(id) => nodes
+        let any = || {
+            let start = self.inner.next.fetch_add(1, Ordering::Relaxed);
+            nodes
+                .any_connected(start)
+                .ok_or_else(|| ClientError::no_node("no node is connected"))
+        };
+        let handle: &NodeHandle = match route {
+            Route::Only(id) => nodes
                 .get(id)
                 .ok_or_else(|| ClientError::no_node(format!("node {id} is not in the cluster")))?,
-            None => {
-                let start = self.inner.next.fetch_add(1, Ordering::Relaxed);
-                nodes
-                    .any_connected(start)
-                    .ok_or_else(|| ClientError::no_node("no node is connected"))?
-            }
+            Route::Prefer(id) => match nodes.get(id) {
+                Some(handle) if handle.is_connected() => handle,
+                _ => any()?,
+            },
+            Route::Any => any()?,
         };
         let op = op_name(&call);
         let timeout = self.shared().options.request_timeout;
@@ -287,6 +296,25 @@ impl Client {
         require_success(&self.call(None, call).await?)
     }
 
+    /// Sends a frame to one connection through the node that holds it (`mesh.send`), or through
+    /// any connected node while that one is not.
+    ///
+    /// Requests to one node are written in the order they are made, so the frames sent to a
+    /// connection this way keep their order with each other and with its `conn.call`s
+    /// (a login's `set_context_value`, then its reply), which [`send`](Self::send) through any
+    /// node does not promise.
+    pub async fn send_to(
+        &self,
+        conn: &ConnRef,
+        data: impl Into<Payload>,
+    ) -> Result<(), ClientError> {
+        let call = Call::MeshSend {
+            client: conn.client,
+            data: data.into(),
+        };
+        require_success(&self.route(Route::Prefer(&conn.node), call).await?)
+    }
+
     /// Sends a frame to every connection subscribed to `channel` (`mesh.publish`).
     pub async fn publish(
         &self,
@@ -352,6 +380,17 @@ impl Client {
         let _ = tokio::time::timeout_at(deadline, shared.tracker.wait()).await;
         info!("client shut down");
     }
+}
+
+/// Which node a call goes to.
+#[derive(Clone, Copy)]
+enum Route<'a> {
+    /// That node, connected or not (`conn.call`).
+    Only(&'a NodeId),
+    /// That node while it is connected, else any connected one.
+    Prefer(&'a NodeId),
+    /// Any connected node, in turn.
+    Any,
 }
 
 /// Combines the answers of every node to a consumption change. A node whose connection
