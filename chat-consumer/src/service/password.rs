@@ -3,15 +3,18 @@
 //! Hashing is deliberately slow (tens of milliseconds, megabytes of memory). Running it on a
 //! tokio worker would stall every chat message behind a login; running unbounded would let a
 //! login storm take all cores and memory. So each hash runs on one of `parallelism` threads of
-//! its own, holding a semaphore permit.
+//! its own (started on demand, ended when idle so that their memory goes back to the system),
+//! holding a semaphore permit.
 //!
 //! Those threads run at a lower CPU priority (nice 10) than the rest of the process: on a busy
 //! core, chat traffic goes first and logins take what is left, instead of both getting half. The
 //! benchmark's login storm (200 logins while chat ran at half the consumer's maximum, one core)
 //! had chat p99 at 7.3 s without this.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use argon2::{Argon2, Params, PasswordHasher as _, PasswordVerifier as _};
 use tokio::sync::{OnceCell, Semaphore};
@@ -66,7 +69,7 @@ impl Hasher {
         Self {
             params,
             permits: Arc::new(Semaphore::new(parallelism.max(1))),
-            pool: Arc::new(Pool::start(parallelism.max(1))),
+            pool: Arc::new(Pool::start(parallelism.max(1), IDLE_THREAD)),
             dummy: Arc::new(OnceCell::new()),
         }
     }
@@ -127,52 +130,120 @@ impl Hasher {
 
 type Job = Box<dyn FnOnce() + Send>;
 
-/// The hashing threads; they end when the last [`Hasher`] clone drops the pool.
+/// How long a hashing thread waits for another job before it ends. Longer than the allocator's
+/// purge delay (mimalloc: 1 s): a thread that ends returns the memory of the hashes it ran
+/// (an argon2 block is 19 MiB by default) once that delay has passed, and an idle process
+/// would otherwise keep one block per thread that ever hashed.
+const IDLE_THREAD: Duration = Duration::from_secs(2);
+
+/// The hashing threads: started when jobs come and none is free, at most `max` of them, each
+/// ending after [`IDLE_THREAD`] without a job; all end when the last [`Hasher`] clone drops
+/// the pool.
 #[derive(Debug)]
 struct Pool {
     jobs: mpsc::Sender<Job>,
+    shared: Arc<PoolShared>,
+}
+
+#[derive(Debug)]
+struct PoolShared {
+    rx: Mutex<mpsc::Receiver<Job>>,
+    max: usize,
+    idle_after: Duration,
+    /// Threads running, and those of them waiting for a job.
+    live: AtomicUsize,
+    waiting: AtomicUsize,
 }
 
 /// `thread-priority`'s cross-platform value for nice 10 on Linux (0..=99 maps onto nice 19..=-20).
 const LOWER_PRIORITY: u8 = 22;
 
 impl Pool {
-    fn start(threads: usize) -> Self {
-        let (tx, rx) = mpsc::channel::<Job>();
-        let rx = Arc::new(Mutex::new(rx));
-        for n in 0..threads {
-            let rx = Arc::clone(&rx);
-            let spawned = std::thread::Builder::new()
-                .name(format!("argon2-{n}"))
-                .spawn(move || {
-                    lower_priority();
-                    loop {
-                        // The lock is held only while waiting for the next job.
-                        let job = match rx.lock() {
-                            Ok(rx) => rx.recv(),
-                            Err(_) => return,
-                        };
-                        match job {
-                            // A panic drops the job's answer (its caller gets an error), not
-                            // the thread.
-                            Ok(job) => {
-                                let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(job));
-                            }
-                            Err(_) => return,
-                        }
-                    }
-                });
-            if let Err(err) = spawned {
-                tracing::error!(error = %err, "cannot start a password hashing thread");
-            }
-        }
-        Self { jobs: tx }
+    fn start(max: usize, idle_after: Duration) -> Self {
+        let (jobs, rx) = mpsc::channel::<Job>();
+        let shared = Arc::new(PoolShared {
+            rx: Mutex::new(rx),
+            max: max.max(1),
+            idle_after,
+            live: AtomicUsize::new(0),
+            waiting: AtomicUsize::new(0),
+        });
+        Self { jobs, shared }
     }
 
     fn run(&self, job: Job) -> Result<()> {
         self.jobs
             .send(job)
-            .map_err(|_| Error::new(ErrorKind::Password, "password hashing threads are gone"))
+            .map_err(|_| Error::new(ErrorKind::Password, "password hashing threads are gone"))?;
+        // A thread that is just ending still takes the job (see `work`); at worst one more
+        // thread starts than needed, and it ends when idle.
+        let shared = &self.shared;
+        if shared.waiting.load(Ordering::Acquire) == 0 {
+            let live = shared.live.fetch_add(1, Ordering::AcqRel);
+            if live >= shared.max {
+                shared.live.fetch_sub(1, Ordering::AcqRel);
+            } else {
+                let worker = Arc::clone(shared);
+                let spawned = std::thread::Builder::new()
+                    .name(format!("argon2-{live}"))
+                    .spawn(move || work(&worker));
+                if let Err(err) = spawned {
+                    shared.live.fetch_sub(1, Ordering::AcqRel);
+                    tracing::error!(error = %err, "cannot start a password hashing thread");
+                    if live == 0 {
+                        return Err(Error::new(
+                            ErrorKind::Password,
+                            "cannot start a password hashing thread",
+                        ));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Threads running now.
+    #[cfg(test)]
+    fn live(&self) -> usize {
+        self.shared.live.load(Ordering::Acquire)
+    }
+}
+
+/// One hashing thread: jobs until none comes for a while or the pool is gone.
+fn work(shared: &PoolShared) {
+    lower_priority();
+    loop {
+        // The lock is held only while waiting for the next job.
+        let job = {
+            let Ok(rx) = shared.rx.lock() else {
+                shared.live.fetch_sub(1, Ordering::AcqRel);
+                return;
+            };
+            shared.waiting.fetch_add(1, Ordering::AcqRel);
+            let job = rx.recv_timeout(shared.idle_after);
+            shared.waiting.fetch_sub(1, Ordering::AcqRel);
+            match job {
+                Ok(job) => job,
+                Err(mpsc::RecvTimeoutError::Timeout) => {
+                    shared.live.fetch_sub(1, Ordering::AcqRel);
+                    // A job sent while this thread was timing out saw it waiting and started
+                    // none: take it after all.
+                    match rx.try_recv() {
+                        Ok(job) => {
+                            shared.live.fetch_add(1, Ordering::AcqRel);
+                            job
+                        }
+                        Err(_) => return,
+                    }
+                }
+                Err(mpsc::RecvTimeoutError::Disconnected) => {
+                    shared.live.fetch_sub(1, Ordering::AcqRel);
+                    return;
+                }
+            }
+        };
+        // A panic drops the job's answer (its caller gets an error), not the thread.
+        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(job));
     }
 }
 
@@ -261,6 +332,29 @@ mod tests {
             "hashing threads are niced by 10"
         );
         assert!(hasher.hash("123456").await.is_ok(), "and still hash");
+    }
+
+    #[tokio::test]
+    async fn hashing_threads_start_on_demand_end_when_idle_and_come_back() {
+        let mut hasher = Hasher::with_cost(64, 1, 2).unwrap();
+        hasher.pool = Arc::new(Pool::start(2, Duration::from_millis(50)));
+        assert_eq!(hasher.pool.live(), 0, "no thread before the first hash");
+        let (a, b) = tokio::join!(hasher.hash("a"), hasher.hash("b"));
+        assert!(a.is_ok() && b.is_ok());
+        assert!((1..=2).contains(&hasher.pool.live()));
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while hasher.pool.live() > 0 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "idle threads never ended"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let hash = hasher.hash("again").await.unwrap();
+        assert!(matches!(
+            hasher.check("again", &hash).await.unwrap(),
+            Check::Valid { .. }
+        ));
     }
 
     #[tokio::test]
