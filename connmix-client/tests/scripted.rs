@@ -199,3 +199,31 @@ async fn messages_sent_before_the_unpop_reply_still_reach_the_stream() {
     assert_eq!(got, [json!(0), json!(1), json!(2)]);
     client.shutdown(Duration::from_millis(100)).await;
 }
+
+#[tokio::test]
+async fn a_node_that_breaks_every_session_is_reconnected_ever_more_slowly() {
+    let (center, mut peers) = fake_engine().await;
+    // Accept each consumer connection, then drop it at once.
+    tokio::spawn(async move {
+        while let Some(peer) = peers.recv().await {
+            drop(peer)
+        }
+    });
+    let client = fast(center).connect().await.unwrap();
+    let mut events = client.events();
+    let mut attempts = Vec::new();
+    while attempts.len() < 4 {
+        if let ConnectionEvent::Reconnecting { attempt, .. } = wait_event(&mut events, |e| {
+            matches!(e, ConnectionEvent::Reconnecting { .. })
+        })
+        .await
+        {
+            attempts.push(attempt);
+        }
+    }
+    assert!(
+        attempts.windows(2).all(|pair| pair[1] > pair[0]),
+        "the backoff must grow across short sessions, got attempts {attempts:?}"
+    );
+    client.shutdown(Duration::from_millis(100)).await;
+}

@@ -16,6 +16,9 @@ use crate::error::ClientError;
 use crate::shared::Shared;
 use crate::state::{ConnectionEvent, DisconnectReason, NodeState};
 
+/// How long a session must last for the next reconnect to start again at the shortest delay.
+const HEALTHY_SESSION: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// Everything the node's task owns across connections.
 pub(crate) struct NodeTask {
     pub(super) id: NodeId,
@@ -110,6 +113,7 @@ impl NodeTask {
                         break;
                     }
                 };
+                let started = tokio::time::Instant::now();
                 match self.session(ws).await {
                     SessionEnd::Lost(reason) => {
                         warn!(%reason, "connection lost");
@@ -117,7 +121,14 @@ impl NodeTask {
                             node: self.id.clone(),
                             reason,
                         });
-                        failures = 1;
+                        // Back off from scratch only after a session that stayed up: a node
+                        // that accepts and then breaks every session would otherwise be
+                        // reconnected at the shortest delay forever (160 connects in 18 s).
+                        failures = if started.elapsed() >= HEALTHY_SESSION {
+                            1
+                        } else {
+                            failures.saturating_add(1)
+                        };
                     }
                     SessionEnd::Stopped => {
                         self.shared.emit(ConnectionEvent::Disconnected {
