@@ -54,6 +54,9 @@ pub enum DisconnectReason {
     Transport(String),
     /// A connect attempt failed.
     ConnectFailed(String),
+    /// The engine refused to consume the topics again on a new connection; the client drops
+    /// it and reconnects, with backoff, rather than stay connected consuming nothing.
+    ConsumeRefused(String),
     /// The node left the cluster, the client shut down, or the last handle was dropped.
     Stopped,
 }
@@ -65,6 +68,7 @@ impl std::fmt::Display for DisconnectReason {
             DisconnectReason::PongTimeout => f.write_str("no pong in time"),
             DisconnectReason::Transport(e) => write!(f, "transport error: {e}"),
             DisconnectReason::ConnectFailed(e) => write!(f, "connect failed: {e}"),
+            DisconnectReason::ConsumeRefused(e) => write!(f, "consuming again was refused: {e}"),
             DisconnectReason::Stopped => f.write_str("stopped"),
         }
     }

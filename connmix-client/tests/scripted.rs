@@ -10,8 +10,8 @@ use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::routing::get;
 use axum::{Json, Router};
 use common::*;
-use connmix_client::protocol::{CallResult, Reply, Request};
-use connmix_client::{ClientErrorKind, ConnectionEvent, Dialect};
+use connmix_client::protocol::{CallResult, EngineError, ErrorCode, Reply, Request};
+use connmix_client::{ClientErrorKind, ConnectionEvent, Dialect, DisconnectReason};
 use futures_util::future::join_all;
 use serde_json::json;
 use tokio::sync::mpsc;
@@ -159,6 +159,60 @@ async fn topics_are_consumed_again_on_every_new_connection() {
     assert!(
         matches!(&request.call, connmix_client::Call::QueuePop { topics } if topics == &["chat", "other"])
     );
+    client.shutdown(Duration::from_millis(100)).await;
+}
+
+#[tokio::test]
+async fn a_refused_consume_after_a_reconnect_drops_the_connection_and_tries_again() {
+    let (center, mut peers) = fake_engine().await;
+    let client = fast(center).connect().await.unwrap();
+    let mut events = client.events();
+    let mut peer = within("the connection", peers.recv()).await.unwrap();
+    let consume = client.consume(&["chat"]);
+    let engine_side = async {
+        let request = peer.request().await;
+        peer.send(Reply::ok(request.id, CallResult::ok()).encode(Dialect::Current))
+            .await;
+        peer
+    };
+    let (stream, peer) = tokio::join!(consume, engine_side);
+    let mut stream = stream.unwrap();
+    drop(peer);
+    // The next connection refuses to consume.
+    let mut refusing = within("the reconnection", peers.recv()).await.unwrap();
+    let request = refusing.request().await;
+    let refusal = EngineError::new(ErrorCode::ConsumeFailed, "queue busy");
+    refusing
+        .send(Reply::err(request.id, refusal).encode(Dialect::Current))
+        .await;
+    let dropped = wait_event(&mut events, |e| {
+        matches!(
+            e,
+            ConnectionEvent::Disconnected {
+                reason: DisconnectReason::ConsumeRefused(_),
+                ..
+            }
+        )
+    })
+    .await;
+    let ConnectionEvent::Disconnected { reason, .. } = dropped else {
+        unreachable!()
+    };
+    assert!(reason.to_string().contains("queue busy"), "{reason}");
+    // The one after that consumes, and its messages arrive.
+    let mut peer = within("another reconnection", peers.recv()).await.unwrap();
+    let request = peer.request().await;
+    assert!(matches!(
+        request.call,
+        connmix_client::Call::QueuePop { .. }
+    ));
+    peer.send(Reply::ok(request.id, CallResult::ok()).encode(Dialect::Current))
+        .await;
+    peer.send(
+        r#"{"e":"queue.pop","p":{"n":"n1","c":"7","t":"chat","d":"after"},"id":null}"#.into(),
+    )
+    .await;
+    assert_eq!(next_event(&mut stream).await.data, json!("after"));
     client.shutdown(Duration::from_millis(100)).await;
 }
 

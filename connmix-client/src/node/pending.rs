@@ -17,8 +17,21 @@ pub(crate) enum Waiter {
     Call(Responder<CallResult>),
     /// A caller that only wants to know it worked.
     Done(Responder<()>),
-    /// Nobody: the task sent it on its own (re-consume after reconnect, unpop at shutdown).
+    /// Nobody: the task sent it on its own (unpop at shutdown).
     Internal(&'static str),
+    /// The task's re-consume after a (re)connect: a connection that cannot consume is no use.
+    Reconsume,
+}
+
+/// What a reply meant to the session.
+#[derive(Debug, PartialEq)]
+pub(crate) enum Resolved {
+    /// No request has that id.
+    Unknown,
+    /// Handed to its waiter.
+    Done,
+    /// The engine refused to consume again on this connection.
+    ReconsumeRefused(EngineError),
 }
 
 /// The pending requests of one connection. Ids start again at 1 on every connection, so a
@@ -50,7 +63,7 @@ impl Pending {
                     Waiter::Done(reply) => {
                         let _ = reply.send(Err(error));
                     }
-                    Waiter::Internal(_) => {}
+                    Waiter::Internal(_) | Waiter::Reconsume => {}
                 }
                 false
             }
@@ -64,9 +77,9 @@ impl Pending {
         id: u64,
         outcome: Result<CallResult, EngineError>,
         node: &NodeId,
-    ) -> bool {
+    ) -> Resolved {
         let Some((waiter, _)) = self.waiting.remove(&id) else {
-            return false;
+            return Resolved::Unknown;
         };
         match waiter {
             // A caller that gave up (timeout) has dropped its receiver: nothing to do.
@@ -80,8 +93,12 @@ impl Pending {
                 Ok(_) => debug!(%node, op, "done"),
                 Err(error) => warn!(%node, op, %error, "engine refused"),
             },
+            Waiter::Reconsume => match outcome {
+                Ok(_) => debug!(%node, "consuming again"),
+                Err(error) => return Resolved::ReconsumeRefused(error),
+            },
         }
-        true
+        Resolved::Done
     }
 
     /// Fails every waiter at once with `error`.
@@ -94,7 +111,7 @@ impl Pending {
                 Waiter::Done(reply) => {
                     let _ = reply.send(Err(error.clone()));
                 }
-                Waiter::Internal(_) => {}
+                Waiter::Internal(_) | Waiter::Reconsume => {}
             }
         }
     }
@@ -105,7 +122,7 @@ impl Pending {
         self.waiting.retain(|_, (waiter, _)| match waiter {
             Waiter::Call(reply) => !reply.is_closed(),
             Waiter::Done(reply) => !reply.is_closed(),
-            Waiter::Internal(_) => true,
+            Waiter::Internal(_) | Waiter::Reconsume => true,
         });
     }
 
@@ -137,8 +154,14 @@ mod tests {
         let id1 = pending.insert(Waiter::Call(tx1), None);
         let id2 = pending.insert(Waiter::Call(tx2), None);
         assert_ne!(id1, id2);
-        assert!(pending.resolve(id2, Ok(CallResult::counts(2, 0)), &node()));
-        assert!(pending.resolve(id1, Ok(CallResult::ok()), &node()));
+        assert_eq!(
+            Resolved::Done,
+            pending.resolve(id2, Ok(CallResult::counts(2, 0)), &node())
+        );
+        assert_eq!(
+            Resolved::Done,
+            pending.resolve(id1, Ok(CallResult::ok()), &node())
+        );
         assert_eq!(rx1.await.unwrap().unwrap(), CallResult::ok());
         assert_eq!(rx2.await.unwrap().unwrap().delivered(), Some(2));
         assert!(pending.is_empty());
@@ -149,7 +172,10 @@ mod tests {
         let mut pending = Pending::default();
         let (tx, _rx) = oneshot::channel();
         pending.insert(Waiter::Done(tx), None);
-        assert!(!pending.resolve(99, Ok(CallResult::ok()), &node()));
+        assert_eq!(
+            pending.resolve(99, Ok(CallResult::ok()), &node()),
+            Resolved::Unknown
+        );
         assert_eq!(pending.len(), 1);
     }
 
@@ -209,7 +235,10 @@ mod tests {
             2,
             "the later request and the internal one wait"
         );
-        assert!(pending.resolve(late_id, Ok(CallResult::ok()), &node()));
+        assert_eq!(
+            Resolved::Done,
+            pending.resolve(late_id, Ok(CallResult::ok()), &node())
+        );
         assert!(late_rx.await.unwrap().is_ok());
     }
 
@@ -223,6 +252,9 @@ mod tests {
         drop(gone_rx);
         pending.purge_abandoned();
         assert_eq!(pending.len(), 1);
-        assert!(pending.resolve(live_id, Ok(CallResult::ok()), &node()));
+        assert_eq!(
+            Resolved::Done,
+            pending.resolve(live_id, Ok(CallResult::ok()), &node())
+        );
     }
 }

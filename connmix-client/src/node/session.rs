@@ -11,7 +11,7 @@ use tokio_tungstenite::tungstenite::Message;
 use tracing::{debug, trace, warn};
 
 use super::connect::Ws;
-use super::pending::{Pending, Waiter};
+use super::pending::{Pending, Resolved, Waiter};
 use super::task::NodeTask;
 use super::Command;
 use crate::error::ClientError;
@@ -173,7 +173,7 @@ impl<'a> Session<'a> {
             return Ok(());
         }
         debug!(?topics, "consuming again");
-        let id = self.pending.insert(Waiter::Internal("queue.pop"), None);
+        let id = self.pending.insert(Waiter::Reconsume, None);
         self.write(id, Call::QueuePop { topics }).await
     }
 
@@ -288,7 +288,7 @@ impl<'a> Session<'a> {
         // Anything from the peer proves it is alive.
         self.pong_deadline = None;
         match message {
-            Message::Text(text) => self.frame(text.as_str()),
+            Message::Text(text) => self.frame(text.as_str())?,
             Message::Close(_) => return Err(DisconnectReason::ClosedByPeer),
             Message::Binary(_) => warn!("ignoring a binary frame"),
             Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => {}
@@ -296,12 +296,20 @@ impl<'a> Session<'a> {
         Ok(())
     }
 
-    fn frame(&mut self, text: &str) {
+    fn frame(&mut self, text: &str) -> Result<(), DisconnectReason> {
         match EngineFrame::decode(text) {
             Ok(EngineFrame::Reply(reply)) => match reply.id {
                 Some(id) => {
-                    if !self.pending.resolve(id, reply.outcome, &self.task.id) {
-                        debug!(id, "reply to no pending request (caller gave up?)");
+                    match self.pending.resolve(id, reply.outcome, &self.task.id) {
+                        Resolved::Done => {}
+                        Resolved::Unknown => {
+                            debug!(id, "reply to no pending request (caller gave up?)")
+                        }
+                        // Staying connected would look healthy while consuming nothing:
+                        // reconnect (with backoff) and try again.
+                        Resolved::ReconsumeRefused(error) => {
+                            return Err(DisconnectReason::ConsumeRefused(error.to_string()))
+                        }
                     }
                     if self.unpop == Some(id) {
                         // Nothing more comes for these topics.
@@ -318,6 +326,7 @@ impl<'a> Session<'a> {
             Ok(EngineFrame::Pong) => {}
             Err(error) => warn!(%error, "undecodable frame"),
         }
+        Ok(())
     }
 
     fn deliver(&mut self, message: QueueMessage) {
