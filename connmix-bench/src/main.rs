@@ -7,7 +7,7 @@
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use connmix_bench::{echo, harness, run, RunArgs};
+use connmix_bench::{echo, floor, harness, run, RunArgs};
 
 #[derive(Debug, Parser)]
 #[command(version, about, args_conflicts_with_subcommands = true)]
@@ -22,7 +22,20 @@ struct Cli {
 enum Command {
     /// Run the benchmark (the default).
     Run(RunArgs),
-    /// The ceiling contestant: answer every browser frame with one mesh.send of itself.
+    /// The floor contestant: chat-consumer's replies to the bench's mix at the least cost.
+    Floor {
+        /// The engine's center, host:port.
+        #[arg(long, default_value = "127.0.0.1:6787")]
+        host: String,
+        /// The queue to consume.
+        #[arg(long, default_value = harness::QUEUE)]
+        queue: String,
+        /// `uid name` lines, for a delivery's `from` (the bench writes them).
+        #[arg(long)]
+        names: Option<std::path::PathBuf>,
+    },
+    /// A contestant with no chat logic on connmix-client: every browser frame answered with
+    /// one mesh.send of itself.
     Echo {
         /// The engine's center, host:port.
         #[arg(long, default_value = "127.0.0.1:6787")]
@@ -45,6 +58,10 @@ fn main() -> ExitCode {
         Some(Command::Echo { host, queue }) => tokio::runtime::Runtime::new()
             .map_err(anyhow::Error::from)
             .and_then(|rt| rt.block_on(echo::run(&host, &queue))),
+        Some(Command::Floor { host, queue, names }) => names
+            .as_deref()
+            .map_or_else(|| Ok(floor::Names::default()), floor::read_names)
+            .and_then(|names| floor::run(&host, &queue, names)),
         Some(Command::Run(args)) => run::main(args),
         None => run::main(cli.run),
     };
