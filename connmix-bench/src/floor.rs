@@ -21,8 +21,12 @@ use serde::de::{self, Deserializer, Visitor};
 use serde::{Deserialize, Serialize, Serializer};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+/// The socket read buffer: a few dozen events.
+const READ_BUFFER: usize = 16 * 1024;
 
 /// User names by uid, for a delivery's `from`.
 pub type Names = FxHashMap<u64, String>;
@@ -65,9 +69,13 @@ pub fn run(host: &str, queue: &str, names: Names) -> anyhow::Result<()> {
         let mut tasks = Vec::new();
         for address in nodes {
             let url = format!("ws://{address}/ws/v1");
-            let (ws, _) = tokio_tungstenite::connect_async(url.as_str())
-                .await
-                .with_context(|| format!("cannot connect to {url}"))?;
+            // tungstenite zero-fills its read buffer up to this size before every read
+            // attempt; 128 KiB by default, far more than a batch of events.
+            let config = WebSocketConfig::default().read_buffer_size(READ_BUFFER);
+            let (ws, _) =
+                tokio_tungstenite::connect_async_with_config(url.as_str(), Some(config), true)
+                    .await
+                    .with_context(|| format!("cannot connect to {url}"))?;
             let mut node = Node {
                 ws,
                 next_id: 1,

@@ -1,8 +1,11 @@
-//! `connmix-bench`: measures `chat-consumer` against a no-logic ceiling and a Python asyncio
-//! baseline on the mock engine, and writes the figures BENCHMARKS.md quotes.
+//! `connmix-bench`: measures `chat-consumer` against `floor` (the least a Rust consumer spends
+//! for the same replies) and a Python asyncio baseline, on a stand-in engine (each one's own
+//! cost) and on the mock engine (throughput, latency, login storm), and writes the figures
+//! BENCHMARKS.md quotes.
 //!
-//! `cargo run --release -p connmix-bench -- --quick` takes under a minute;
-//! without `--quick` it runs every part (5–7 minutes on two cores). `--help` lists the options.
+//! `cargo run --release -p connmix-bench -- --quick` takes about a minute; without `--quick`
+//! it runs every part (6–8 minutes on two cores); `--instructions` counts instructions per
+//! event under callgrind. `--help` lists the options.
 
 use std::process::ExitCode;
 

@@ -28,6 +28,8 @@ use state::State;
 
 /// Events pushed and not yet fully answered beyond which the stand-in waits.
 const WINDOW: usize = 2048;
+/// Free room in the window below which no event is pushed, so that events go out in batches.
+const REFILL: usize = 64;
 /// How many mismatches are kept verbatim.
 const KEPT_ERRORS: usize = 10;
 
