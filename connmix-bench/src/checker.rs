@@ -1,13 +1,17 @@
 //! Matches every frame a synthetic connection receives against the replies it is owed, and
 //! times the senders' own answers from the moment their event was meant to be pushed.
 
-use std::collections::{HashMap, VecDeque};
+use std::borrow::Borrow;
+use std::collections::hash_map::Entry;
+use std::collections::VecDeque;
+use std::hash::{Hash, Hasher};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use connmix_protocol::Payload;
 use hdrhistogram::Histogram;
+use rustc_hash::FxHashMap;
 use serde::Serialize;
 use serde_json::Value;
 
@@ -41,47 +45,106 @@ impl Sample {
 }
 
 struct Owed {
-    value: Value,
     timed: Option<(Instant, Class)>,
+}
+
+/// An owed reply's text, hashed and compared without its closing brace, so that a received
+/// delivery with a `time` field can be looked up by a slice of itself, without a copy.
+struct Key(Arc<str>);
+
+impl Key {
+    fn canonical(&self) -> &str {
+        self.0.strip_suffix('}').unwrap_or(&self.0)
+    }
+}
+
+impl Borrow<str> for Key {
+    fn borrow(&self) -> &str {
+        self.canonical()
+    }
+}
+
+impl Hash for Key {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.canonical().hash(state);
+    }
+}
+
+impl PartialEq for Key {
+    fn eq(&self, other: &Self) -> bool {
+        self.canonical() == other.canonical()
+    }
+}
+
+impl Eq for Key {}
+
+/// The lookup slice of a received text, to match [`Key::canonical`]: the text without its
+/// closing brace and, for a delivery, without a trailing `,"time":<digits>` field. `None` for
+/// a text that does not end like a JSON object.
+pub fn canonical_received(text: &str) -> Option<&str> {
+    let body = text.strip_suffix('}')?;
+    if text.starts_with(r#"{"event":"#) {
+        if let Some((head, digits)) = body.rsplit_once(r#","time":"#) {
+            if !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) {
+                return Some(head);
+            }
+        }
+    }
+    Some(body)
+}
+
+/// The oldest of several owed replies with one text, and the later ones (no allocation for
+/// the usual single one).
+struct Queue {
+    first: Owed,
+    later: VecDeque<Owed>,
 }
 
 /// What one connection is owed, by the reply's usual text; equal texts queue oldest first.
 #[derive(Default)]
 struct Inbox {
-    by_text: HashMap<String, VecDeque<Owed>>,
+    by_text: FxHashMap<Key, Queue>,
 }
 
 impl Inbox {
-    fn take(&mut self, text: &str) -> Option<Owed> {
-        let queue = self.by_text.get_mut(text)?;
-        let owed = queue.pop_front();
-        if queue.is_empty() {
-            self.by_text.remove(text);
+    fn owe(&mut self, text: Arc<str>, owed: Owed) {
+        match self.by_text.entry(Key(text)) {
+            Entry::Occupied(mut queue) => queue.get_mut().later.push_back(owed),
+            Entry::Vacant(slot) => {
+                slot.insert(Queue {
+                    first: owed,
+                    later: VecDeque::new(),
+                });
+            }
         }
-        owed
     }
 
-    /// The oldest owed reply equal to `value`, whatever its text.
+    fn take(&mut self, canonical: &str) -> Option<Owed> {
+        let queue = self.by_text.get_mut(canonical)?;
+        match queue.later.pop_front() {
+            Some(next) => Some(std::mem::replace(&mut queue.first, next)),
+            None => self.by_text.remove(canonical).map(|q| q.first),
+        }
+    }
+
+    /// The oldest owed reply equal to `value` as JSON, whatever its text: the slow path, for
+    /// a consumer that orders fields differently.
     fn take_value(&mut self, value: &Value) -> Option<Owed> {
-        let text = self
+        let canonical = self
             .by_text
-            .iter()
-            .find(|(_, queue)| queue.front().is_some_and(|owed| owed.value == *value))
-            .map(|(text, _)| text.clone())?;
-        self.take(&text)
+            .keys()
+            .find(|key| serde_json::from_str::<Value>(&key.0).is_ok_and(|owed| owed == *value))
+            .map(|key| key.canonical().to_owned())?;
+        self.take(&canonical)
     }
 
     fn some(&self, n: usize) -> Vec<String> {
-        self.by_text.keys().take(n).cloned().collect()
+        self.by_text
+            .keys()
+            .take(n)
+            .map(|k| k.0.to_string())
+            .collect()
     }
-}
-
-/// `text` without a trailing `,"time":<digits>` field: a delivery as expected, when the
-/// consumer wrote the fields in the usual order.
-fn without_time(text: &str) -> Option<String> {
-    let (head, tail) = text.rsplit_once(",\"time\":")?;
-    let digits = tail.strip_suffix('}')?;
-    (!digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit())).then(|| format!("{head}}}"))
 }
 
 /// How many mismatches are kept verbatim for the report.
@@ -115,14 +178,9 @@ impl Checker {
     pub fn owe(&self, expect: Expect, intended: Instant, class: Class) {
         let owed = Owed {
             timed: expect.timed.then_some((intended, class)),
-            value: expect.value,
         };
         if let Ok(mut inbox) = self.inboxes[expect.conn].lock() {
-            inbox
-                .by_text
-                .entry(expect.text)
-                .or_default()
-                .push_back(owed);
+            inbox.owe(expect.text, owed);
         }
         self.outstanding.fetch_add(1, Ordering::Relaxed);
     }
@@ -142,10 +200,7 @@ impl Checker {
         let Ok(mut inbox) = self.inboxes[conn].lock() else {
             return;
         };
-        let mut found = inbox.take(&text);
-        if found.is_none() {
-            found = without_time(&text).and_then(|usual| inbox.take(&usual));
-        }
+        let mut found = canonical_received(&text).and_then(|key| inbox.take(key));
         if found.is_none() {
             // Another field order, or a different reply: compare as JSON.
             if let Ok(mut value) = serde_json::from_str::<Value>(&text) {
@@ -317,8 +372,7 @@ mod tests {
     fn expect(conn: usize, value: Value, timed: bool) -> Expect {
         Expect {
             conn,
-            text: value.to_string(),
-            value,
+            text: value.to_string().into(),
             timed,
         }
     }
@@ -381,13 +435,52 @@ mod tests {
     }
 
     #[test]
-    fn the_time_field_is_cut_only_from_the_end() {
+    fn the_time_field_is_cut_only_from_the_end_of_a_delivery() {
         assert_eq!(
-            without_time(r#"{"event":"subscribe","text":"a","time":17}"#).as_deref(),
-            Some(r#"{"event":"subscribe","text":"a"}"#)
+            canonical_received(r#"{"event":"subscribe","text":"a","time":17}"#),
+            Some(r#"{"event":"subscribe","text":"a""#)
         );
-        assert_eq!(without_time(r#"{"text":"a","time":"17"}"#), None);
-        assert_eq!(without_time(r#"{"text":"a"}"#), None);
+        assert_eq!(
+            canonical_received(r#"{"event":"subscribe","text":"a","time":"17"}"#),
+            Some(r#"{"event":"subscribe","text":"a","time":"17""#)
+        );
+        assert_eq!(
+            canonical_received(r#"{"op":"pong","time":17}"#),
+            Some(r#"{"op":"pong","time":17"#)
+        );
+        assert_eq!(canonical_received(r#"{"op":"pong""#), None);
+    }
+
+    #[tokio::test]
+    async fn a_delivery_in_the_usual_order_matches_whatever_its_time() {
+        let checker = Checker::new(1);
+        let owed = r#"{"event":"subscribe","channel":"room_1","data":"uid:1,message:x","uid":1,"text":"x"}"#;
+        checker.owe(
+            Expect {
+                conn: 0,
+                text: owed.into(),
+                timed: true,
+            },
+            Instant::now(),
+            Class::Chat,
+        );
+        let got = r#"{"event":"subscribe","channel":"room_1","data":"uid:1,message:x","uid":1,"text":"x","time":1764100000000}"#;
+        checker.receive(0, Payload::Text(got.into()), Instant::now());
+        checker.drained(Duration::from_secs(1)).await.unwrap();
+        assert_eq!(checker.answered(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_frame_cut_short_is_wrong_even_if_it_is_a_prefix_of_an_owed_one() {
+        let checker = Checker::new(1);
+        checker.owe(
+            expect(0, json!({"op":"pong"}), true),
+            Instant::now(),
+            Class::Chat,
+        );
+        checker.receive(0, Payload::Text(r#"{"op":"pong""#.into()), Instant::now());
+        assert_eq!(checker.wrong_count(), 1);
+        assert_eq!(checker.outstanding(), 1);
     }
 
     #[tokio::test]

@@ -13,7 +13,10 @@ use tokio::process::{Child, Command};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Kind {
-    /// No logic: every event answered with one `mesh.send` of its frame (`connmix-bench echo`).
+    /// The least a Rust consumer spends for chat-consumer's replies (`connmix-bench floor`).
+    Floor,
+    /// No chat logic, on connmix-client: every event answered with one `mesh.send` of its
+    /// frame (`connmix-bench echo`).
     Echo,
     /// `chat-consumer run`.
     Chat,
@@ -25,6 +28,7 @@ impl Kind {
     /// The name used in reports.
     pub fn label(self) -> &'static str {
         match self {
+            Kind::Floor => "floor",
             Kind::Echo => "echo",
             Kind::Chat => "chat",
             Kind::Baseline => "baseline",
@@ -35,8 +39,10 @@ impl Kind {
 /// Where the contestants' programs are.
 #[derive(Debug, Clone)]
 pub struct Programs {
-    /// This benchmark's own executable (for `echo`).
+    /// This benchmark's own executable (for `floor` and `echo`).
     pub bench: PathBuf,
+    /// The `uid name` file `floor` reads its senders' names from.
+    pub names: PathBuf,
     /// The `chat-consumer` executable.
     pub chat: PathBuf,
     /// The Python interpreter with the baseline's requirements, if the baseline runs.
@@ -65,6 +71,8 @@ pub struct Usage {
     pub cpu: Duration,
     /// Peak resident set size in bytes (`VmHWM`).
     pub peak_rss: u64,
+    /// Resident set size now, in bytes (`VmRSS`).
+    pub rss: u64,
 }
 
 impl Contestant {
@@ -76,7 +84,30 @@ impl Contestant {
         core: Option<usize>,
         instance: usize,
     ) -> anyhow::Result<Self> {
+        Self::spawn_under(kind, programs, center, core, instance, &[])
+    }
+
+    /// As [`Contestant::spawn`], run by `wrapper` (a command and its options, such as
+    /// valgrind's) when it is not empty.
+    pub fn spawn_under(
+        kind: Kind,
+        programs: &Programs,
+        center: &str,
+        core: Option<usize>,
+        instance: usize,
+        wrapper: &[String],
+    ) -> anyhow::Result<Self> {
         let (program, args): (&Path, Vec<String>) = match kind {
+            Kind::Floor => (
+                &programs.bench,
+                vec![
+                    "floor".into(),
+                    "--host".into(),
+                    center.into(),
+                    "--names".into(),
+                    programs.names.display().to_string(),
+                ],
+            ),
             Kind::Echo => (
                 &programs.bench,
                 vec!["echo".into(), "--host".into(), center.into()],
@@ -116,13 +147,19 @@ impl Contestant {
             .join(format!("{}-{instance}.log", kind.label()));
         let out = std::fs::File::create(&log)
             .with_context(|| format!("cannot create {}", log.display()))?;
-        let mut command = match core {
-            Some(core) => {
+        let mut command = match (core, wrapper.split_first()) {
+            (Some(core), _) => {
                 let mut command = Command::new("taskset");
-                command.arg("-c").arg(core.to_string()).arg(program);
+                command.arg("-c").arg(core.to_string()).args(wrapper);
+                command.arg(program);
                 command
             }
-            None => Command::new(program),
+            (None, Some((first, rest))) => {
+                let mut command = Command::new(first);
+                command.args(rest).arg(program);
+                command
+            }
+            (None, None) => Command::new(program),
         };
         command
             .args(&args)
@@ -155,6 +192,11 @@ impl Contestant {
             );
         }
         Ok(())
+    }
+
+    /// The process id (taskset and valgrind run the contestant in the process they start).
+    pub fn pid(&self) -> u32 {
+        self.pid
     }
 
     /// CPU time so far and peak memory.
@@ -206,15 +248,18 @@ pub fn usage(pid: &str) -> anyhow::Result<Usage> {
     let tick = |i: usize| -> u64 { fields.get(i).and_then(|f| f.parse().ok()).unwrap_or(0) };
     let ticks = tick(11) + tick(12);
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    let peak_kib: u64 = status
-        .lines()
-        .find_map(|line| line.strip_prefix("VmHWM:"))
-        .and_then(|rest| rest.split_whitespace().next())
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(0);
+    let kib = |field: &str| -> u64 {
+        status
+            .lines()
+            .find_map(|line| line.strip_prefix(field))
+            .and_then(|rest| rest.split_whitespace().next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0)
+    };
     Ok(Usage {
         cpu: Duration::from_millis(ticks * 1000 / TICKS_PER_SECOND),
-        peak_rss: peak_kib * 1024,
+        peak_rss: kib("VmHWM:") * 1024,
+        rss: kib("VmRSS:") * 1024,
     })
 }
 
@@ -272,5 +317,9 @@ mod tests {
         let after = usage("self").unwrap();
         assert!(after.cpu > before.cpu, "{before:?} then {after:?}");
         assert!(after.peak_rss > 1024 * 1024, "{after:?}");
+        assert!(
+            after.rss > 1024 * 1024 && after.rss <= after.peak_rss,
+            "{after:?}"
+        );
     }
 }

@@ -331,15 +331,16 @@ impl Pusher {
         self.push_event(event, due, Class::Chat);
     }
 
-    fn push_event(&mut self, event: Event, due: Instant, class: Class) {
-        for expect in event.expect {
+    fn push_event(&mut self, mut event: Event, due: Instant, class: Class) {
+        for expect in std::mem::take(&mut event.expect) {
             self.checker.owe(expect, due, class);
         }
         let conn = &self.pop.conns[event.conn];
         let producer = &self.producers[conn.node];
         // The queue is large; if it is ever full, waiting is what a browser's script would do.
+        // (The value is rebuilt on a retry: the mock takes it by value.)
         while producer
-            .push(QUEUE, conn.client, event.value.clone())
+            .push(QUEUE, conn.client, event.value(&self.pop))
             .is_err()
         {
             thread::sleep(Duration::from_micros(100));

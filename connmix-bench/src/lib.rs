@@ -1,12 +1,17 @@
-//! The benchmark behind `connmix-bench`: `chat-consumer` against a no-logic ceiling and a
-//! Python asyncio baseline on the mock engine, with every reply checked.
+//! The benchmark behind `connmix-bench`: `chat-consumer` against a minimal Rust consumer that
+//! gives the same replies (the floor) and a Python asyncio baseline, on the mock engine and on a
+//! stand-in engine that costs next to nothing, with every reply checked.
 //!
 //! - [`workload`]: the event mix and the replies each event is owed.
 //! - [`checker`]: matches what synthetic connections receive against what they are owed.
 //! - [`harness`]: the mock engine, the synthetic connections and the pusher.
+//! - [`standin`]: the stand-in engine, the lightest that speaks the node API, which checks
+//!   the engine calls every event owes.
 //! - [`contestant`]: the consumer processes and their CPU and memory.
-//! - [`run`]: the phases; [`e2e`]: browser WebSockets end to end; [`report`]: the output.
-//! - [`echo`]: the ceiling contestant.
+//! - [`run`]: the phases; [`cost`]: each contestant's own CPU and instructions per event
+//!   against the stand-in; [`e2e`]: browser WebSockets end to end; [`report`]: the output.
+//! - [`floor`]: the floor contestant; [`echo`]: a contestant with no chat logic on
+//!   connmix-client.
 
 #![deny(missing_docs)]
 
@@ -16,11 +21,14 @@ use clap::Args;
 
 pub mod checker;
 pub mod contestant;
+pub mod cost;
 pub mod e2e;
 pub mod echo;
+pub mod floor;
 pub mod harness;
 pub mod report;
 pub mod run;
+pub mod standin;
 pub mod workload;
 
 /// What to run and where to write.
@@ -44,6 +52,14 @@ pub struct RunArgs {
     /// Leave out the end-to-end run with browser WebSockets.
     #[arg(long)]
     pub skip_e2e: bool,
+    /// Only count instructions per event: each contestant under `valgrind --tool=callgrind`
+    /// against the stand-in engine, for `--instruction-events` events after a warm-up.
+    #[arg(long)]
+    pub instructions: bool,
+    /// Events counted per contestant with `--instructions` (a tenth of it for the Python
+    /// baseline, which is slow under valgrind).
+    #[arg(long, default_value_t = 20_000)]
+    pub instruction_events: u64,
     /// Where results, the plot and the contestants' logs go.
     #[arg(long, default_value = "target/connmix-bench")]
     pub out: PathBuf,

@@ -7,6 +7,7 @@ use plotters::prelude::*;
 use serde::Serialize;
 
 use crate::contestant::Kind;
+use crate::cost::Instructions;
 use crate::e2e::EndToEnd;
 use crate::run::{Cores, Ladder, Storm, Throughput};
 use crate::RunArgs;
@@ -16,7 +17,12 @@ use crate::RunArgs;
 pub struct Report {
     /// The machine and how the run was set up.
     pub setup: Setup,
-    /// Every throughput measurement, in the order made (rounds interleave contestants).
+    /// Each contestant's own cost: closed loop against the stand-in engine, in the order made.
+    pub standin: Vec<Throughput>,
+    /// Instructions per event under callgrind (`--instructions`).
+    pub instructions: Vec<Instructions>,
+    /// Every throughput measurement through the mock engine, in the order made (rounds
+    /// interleave contestants).
     pub throughput: Vec<Throughput>,
     /// Open-loop latency ladders.
     pub latency: Vec<Ladder>,
@@ -52,12 +58,14 @@ pub struct Setup {
 /// Headline figures.
 #[derive(Debug, Default, Serialize)]
 pub struct Summary {
-    /// chat-consumer's median throughput over the echo ceiling's.
-    pub chat_over_echo: Option<f64>,
-    /// chat-consumer's median throughput over the baseline's.
-    pub chat_over_baseline: Option<f64>,
-    /// chat-consumer's p99 at half its maximum rate, ms.
+    /// chat-consumer's CPU per event over the floor's, both against the stand-in (medians).
+    pub chat_cpu_over_floor_cpu: Option<f64>,
+    /// The baseline's CPU per event over chat-consumer's, both against the stand-in.
+    pub baseline_cpu_over_chat_cpu: Option<f64>,
+    /// chat-consumer's p99 at half its maximum rate (through the mock), ms.
     pub chat_p99_ms_at_half_max: Option<f64>,
+    /// chat-consumer's `VmRSS` 10 s after the login storm, MiB.
+    pub chat_rss_mib_after_storm: Option<f64>,
 }
 
 impl Report {
@@ -88,6 +96,8 @@ impl Report {
                 connections: args.connections,
                 pinned: cores.contestant.is_some(),
             },
+            standin: Vec::new(),
+            instructions: Vec::new(),
             throughput: Vec::new(),
             latency: Vec::new(),
             storm: None,
@@ -106,12 +116,25 @@ impl Report {
         self.throughput.iter().filter(move |t| t.contestant == kind)
     }
 
+    /// The median of `kind`'s CPU per event against the stand-in.
+    pub fn own_cpu(&self, kind: Kind) -> Option<f64> {
+        median(
+            self.standin
+                .iter()
+                .filter(|t| t.contestant == kind)
+                .map(|t| t.cpu_us_per_event)
+                .collect(),
+        )
+    }
+
     fn finish(&mut self) {
         let chat = self.median_throughput(Kind::Chat);
-        let ratio = |other: Option<f64>| chat.zip(other).map(|(c, o)| c / o);
+        let cpu = |kind| self.own_cpu(kind);
+        let over = |a: Option<f64>, b: Option<f64>| a.zip(b).map(|(a, b)| a / b);
         self.summary = Summary {
-            chat_over_echo: ratio(self.median_throughput(Kind::Echo)),
-            chat_over_baseline: ratio(self.median_throughput(Kind::Baseline)),
+            chat_cpu_over_floor_cpu: over(cpu(Kind::Chat), cpu(Kind::Floor)),
+            baseline_cpu_over_chat_cpu: over(cpu(Kind::Baseline), cpu(Kind::Chat)),
+            chat_rss_mib_after_storm: self.storm.as_ref().map(|s| s.rss_after_10s_mib),
             chat_p99_ms_at_half_max: self
                 .latency
                 .iter()
@@ -125,24 +148,77 @@ impl Report {
         };
     }
 
-    /// `chat/echo=<ratio> chat/baseline=<ratio> p99_ms=<p99>`, `n/a` for what was not run.
+    /// `chat_cpu/floor_cpu=<ratio> baseline_cpu/chat_cpu=<ratio> p99_ms=<p99> rss_mib=<MiB>`,
+    /// `n/a` for what was not run.
     pub fn summary_line(&self) -> String {
-        let show =
-            |v: Option<f64>, digits: usize| v.map_or("n/a".to_owned(), |v| format!("{v:.digits$}"));
+        let s = &self.summary;
         format!(
-            "chat/echo={} chat/baseline={} p99_ms={}",
-            show(self.summary.chat_over_echo, 3),
-            show(self.summary.chat_over_baseline, 2),
-            show(self.summary.chat_p99_ms_at_half_max, 3)
+            "chat_cpu/floor_cpu={} baseline_cpu/chat_cpu={} p99_ms={} rss_mib={}",
+            show(s.chat_cpu_over_floor_cpu, 2),
+            show(s.baseline_cpu_over_chat_cpu, 2),
+            show(s.chat_p99_ms_at_half_max, 3),
+            show(s.chat_rss_mib_after_storm, 1)
         )
+    }
+
+    /// `instructions/event: floor=<n> chat=<n> baseline=<n>` for an `--instructions` run.
+    pub fn instructions_line(&self) -> String {
+        let mut line = "instructions/event:".to_owned();
+        for i in &self.instructions {
+            line.push_str(&format!(" {}={:.0}", i.contestant.label(), i.per_event));
+        }
+        line
     }
 
     /// The tables BENCHMARKS.md quotes, in Markdown.
     pub fn markdown(&self) -> String {
         let mut md = String::new();
-        md.push_str("### Throughput (closed loop, medians of the rounds)\n\n");
-        md.push_str("| contestant | events/s median | min–max | engine calls/event | engine calls/s | CPU µs/event | contestant CPU | engine-side CPU | peak RSS MiB |\n|---|---|---|---|---|---|---|---|---|\n");
-        for kind in [Kind::Echo, Kind::Chat, Kind::Baseline] {
+        if !self.instructions.is_empty() {
+            md.push_str("### Instructions per event (callgrind, against the stand-in)\n\n| contestant | events | instructions | per event |\n|---|---|---|---|\n");
+            for i in &self.instructions {
+                md.push_str(&format!(
+                    "| {} | {} | {} | {:.0} |\n",
+                    i.contestant.label(),
+                    i.events,
+                    i.instructions,
+                    i.per_event
+                ));
+            }
+            return md;
+        }
+        if !self.standin.is_empty() {
+            md.push_str("### Own cost (closed loop against the stand-in engine, medians of the rounds)\n\n| contestant | events/s | CPU µs/event | stand-in CPU µs/event | contestant CPU | stand-in CPU | engine calls/event | peak RSS MiB |\n|---|---|---|---|---|---|---|---|\n");
+            for kind in [Kind::Floor, Kind::Echo, Kind::Chat, Kind::Baseline] {
+                let rounds: Vec<&Throughput> = self
+                    .standin
+                    .iter()
+                    .filter(|t| t.contestant == kind)
+                    .collect();
+                if rounds.is_empty() {
+                    continue;
+                }
+                let med = |f: fn(&Throughput) -> f64| {
+                    median(rounds.iter().map(|t| f(t)).collect()).unwrap_or(0.0)
+                };
+                md.push_str(&format!(
+                    "| {} | {:.0} | {:.2} | {:.2} | {:.0}% | {:.0}% | {:.2} | {:.1} |\n",
+                    kind.label(),
+                    med(|t| t.events_per_s),
+                    med(|t| t.cpu_us_per_event),
+                    med(|t| t.engine_cpu_us_per_event),
+                    med(|t| t.cpu_share) * 100.0,
+                    med(|t| t.engine_cpu_share) * 100.0,
+                    med(|t| t.calls_per_event),
+                    rounds.iter().map(|t| t.peak_rss_mib).fold(0.0, f64::max),
+                ));
+            }
+            md.push('\n');
+        }
+        md.push_str(
+            "### Throughput through the mock engine (closed loop, medians of the rounds)\n\n",
+        );
+        md.push_str("| contestant | events/s median | min–max | engine calls/event | engine calls/s | CPU µs/event | engine-side CPU µs/event | contestant CPU | engine-side CPU | peak RSS MiB |\n|---|---|---|---|---|---|---|---|---|---|\n");
+        for kind in [Kind::Floor, Kind::Echo, Kind::Chat, Kind::Baseline] {
             let rounds: Vec<&Throughput> = self.rounds(kind).collect();
             if rounds.is_empty() {
                 continue;
@@ -154,7 +230,7 @@ impl Report {
                 median(rounds.iter().map(|t| f(t)).collect()).unwrap_or(0.0)
             };
             md.push_str(&format!(
-                "| {} | {:.0} | {:.0}–{:.0} | {:.2} | {:.0} | {:.1} | {:.0}% | {:.0}% | {:.1} |\n",
+                "| {} | {:.0} | {:.0}–{:.0} | {:.2} | {:.0} | {:.1} | {:.1} | {:.0}% | {:.0}% | {:.1} |\n",
                 kind.label(),
                 med(|t| t.events_per_s),
                 lo,
@@ -162,6 +238,7 @@ impl Report {
                 med(|t| t.calls_per_event),
                 med(|t| t.calls_per_s),
                 med(|t| t.cpu_us_per_event),
+                med(|t| t.engine_cpu_us_per_event),
                 med(|t| t.cpu_share) * 100.0,
                 med(|t| t.engine_cpu_share) * 100.0,
                 rounds.iter().map(|t| t.peak_rss_mib).fold(0.0, f64::max),
@@ -212,6 +289,13 @@ impl Report {
                 storm.chat_during_storm.max_ms,
                 storm.chat_outside_storm.p99_ms,
             ));
+            md.push_str(&format!(
+                "chat-consumer's RSS: {:.1} MiB before, at most {:.1} MiB during, {:.1} MiB 10 s after the last login (peak {:.1} MiB).\n",
+                storm.rss_before_mib,
+                storm.rss_during_max_mib,
+                storm.rss_after_10s_mib,
+                storm.peak_rss_mib,
+            ));
         }
         if !self.scaling.is_empty() {
             md.push_str("\n### Scaling (chat-consumer processes sharing the contestant core)\n\n| processes | events/s | contestant CPU | engine-side CPU |\n|---|---|---|---|\n");
@@ -230,6 +314,10 @@ impl Report {
         }
         md
     }
+}
+
+fn show(value: Option<f64>, digits: usize) -> String {
+    value.map_or("n/a".to_owned(), |v| format!("{v:.digits$}"))
 }
 
 fn median(mut values: Vec<f64>) -> Option<f64> {
@@ -253,18 +341,23 @@ pub fn write(report: &mut Report, out: &Path) -> anyhow::Result<()> {
     std::fs::write(&json, serde_json::to_string_pretty(report)?)
         .with_context(|| format!("cannot write {}", json.display()))?;
     let svg = out.join("latency.svg");
-    if report.latency.iter().any(|l| !l.steps.is_empty()) {
+    let plotted = report.latency.iter().any(|l| !l.steps.is_empty());
+    if plotted {
         plot(&report.latency, &svg)?;
     }
     let md = out.join("summary.md");
     std::fs::write(&md, report.markdown())
         .with_context(|| format!("cannot write {}", md.display()))?;
-    eprintln!(
-        "wrote {}, {} and {}",
-        json.display(),
-        svg.display(),
-        md.display()
-    );
+    if plotted {
+        eprintln!(
+            "wrote {}, {} and {}",
+            json.display(),
+            svg.display(),
+            md.display()
+        );
+    } else {
+        eprintln!("wrote {} and {}", json.display(), md.display());
+    }
     Ok(())
 }
 

@@ -15,8 +15,14 @@ use crate::report::{self, Report};
 use crate::workload::Answers;
 use crate::RunArgs;
 
-/// Logins in the storm.
+/// Logins in the storm (full runs).
 const STORM_LOGINS: usize = 200;
+/// Logins in the storm of a quick run.
+const QUICK_STORM_LOGINS: usize = 50;
+/// How long after the storm's last login the contestant's memory is read again.
+const AFTER_STORM: Duration = Duration::from_secs(10);
+/// Events answered before the instruction counters are zeroed.
+const INSTRUCTION_WARMUP: u64 = 2_000;
 /// Offered rates of the latency ladder, as fractions of each contestant's measured maximum.
 const LADDER: [f64; 7] = [0.1, 0.25, 0.5, 0.7, 0.85, 1.0, 1.2];
 /// Consumer processes in the scaling run.
@@ -86,6 +92,9 @@ pub struct Throughput {
     pub cpu_share: f64,
     /// The engine side's (engine, pusher, checker) CPU time over wall time.
     pub engine_cpu_share: f64,
+    /// The engine side's CPU time per event, microseconds: what one event costs the mock
+    /// engine (or the stand-in) and the benchmark's own pusher and checker.
+    pub engine_cpu_us_per_event: f64,
     /// Peak resident memory of the largest contestant process, MiB.
     pub peak_rss_mib: f64,
     /// Engine API calls (`mesh.send`, `mesh.publish`, `conn.call`) the contestant made per
@@ -120,6 +129,14 @@ pub struct Ladder {
 /// The login storm.
 #[derive(Debug, Clone, Serialize)]
 pub struct Storm {
+    /// chat-consumer's resident memory before the storm, MiB (`VmRSS`).
+    pub rss_before_mib: f64,
+    /// The most `VmRSS` seen while the storm's logins were answered (read every 50 ms), MiB.
+    pub rss_during_max_mib: f64,
+    /// `VmRSS` 10 s after the storm's last login was answered, MiB.
+    pub rss_after_10s_mib: f64,
+    /// Peak resident memory of the whole run (`VmHWM`), MiB.
+    pub peak_rss_mib: f64,
     /// Logins pushed at once.
     pub logins: usize,
     /// Logins answered per second.
@@ -152,13 +169,20 @@ async fn run(args: RunArgs, cores: Cores) -> anyhow::Result<()> {
     };
     let programs = Programs {
         bench: std::env::current_exe()?,
+        names: std::path::absolute(out.join("names.txt"))?,
         chat: chat_program()?,
         python,
         baseline: crate_dir.join("baseline/consumer.py"),
         database: std::path::absolute(out.join("bench-users.sqlite"))?,
         logs,
     };
-    let mut kinds = vec![Kind::Echo, Kind::Chat];
+    // Echo (connmix-client with no chat logic) tells the client crate's share of chat's cost;
+    // quick runs leave it out.
+    let mut kinds = if args.quick {
+        vec![Kind::Floor, Kind::Chat]
+    } else {
+        vec![Kind::Floor, Kind::Echo, Kind::Chat]
+    };
     if !args.skip_baseline {
         kinds.push(Kind::Baseline);
     }
@@ -169,14 +193,86 @@ async fn run(args: RunArgs, cores: Cores) -> anyhow::Result<()> {
     };
     let measure = Duration::from_secs_f64(seconds);
     let warmup = Duration::from_secs_f64((seconds / 5.0).clamp(0.3, 1.0));
-    let storm = if args.quick { 0 } else { STORM_LOGINS };
+    let storm = if args.instructions {
+        0
+    } else if args.quick {
+        QUICK_STORM_LOGINS
+    } else {
+        STORM_LOGINS
+    };
     eprintln!(
         "starting the mock engine and {} users",
         args.connections + storm
     );
     let mut harness =
         Harness::start(args.connections, storm, &programs.database, cores.engine).await?;
+    crate::floor::write_names(
+        &programs.names,
+        harness
+            .pop
+            .conns
+            .iter()
+            .filter_map(|c| c.uid.map(|uid| (uid, c.name.as_str()))),
+    )?;
     let mut report = Report::new(&args, cores);
+
+    if args.instructions {
+        let kinds: Vec<Kind> = kinds.into_iter().filter(|&k| k != Kind::Echo).collect();
+        for kind in kinds {
+            let events = if kind == Kind::Baseline {
+                (args.instruction_events / 10).max(1)
+            } else {
+                args.instruction_events
+            };
+            eprintln!(
+                "instructions: {} under callgrind for {events} events",
+                kind.label()
+            );
+            let counted = crate::cost::instructions(
+                kind,
+                &programs,
+                &harness.pop,
+                cores,
+                INSTRUCTION_WARMUP.min(events),
+                events,
+            )
+            .await
+            .with_context(|| format!("{} under callgrind", kind.label()))?;
+            eprintln!(
+                "instructions {:>8}: {:.0} per event ({} over {} events)",
+                kind.label(),
+                counted.per_event,
+                counted.instructions,
+                counted.events
+            );
+            report.instructions.push(counted);
+        }
+        harness.shutdown().await;
+        report::write(&mut report, out)?;
+        println!("{}", report.instructions_line());
+        return Ok(());
+    }
+
+    // Each contestant's own cost: closed loop against the stand-in engine.
+    for round in 1..=rounds {
+        for &kind in &kinds {
+            let result =
+                crate::cost::throughput(kind, &programs, &harness.pop, cores, warmup, measure)
+                    .await
+                    .with_context(|| {
+                        format!("{} against the stand-in, round {round}", kind.label())
+                    })?;
+            eprintln!(
+                "stand-in round {round} {:>8}: {:>9.0} events/s, {:.1} µs CPU/event (stand-in {:.1}), {:.1} MiB",
+                kind.label(),
+                result.events_per_s,
+                result.cpu_us_per_event,
+                result.engine_cpu_us_per_event,
+                result.peak_rss_mib
+            );
+            report.standin.push(result);
+        }
+    }
 
     // Throughput: every contestant once per round, in turn.
     for round in 1..=rounds {
@@ -187,11 +283,12 @@ async fn run(args: RunArgs, cores: Cores) -> anyhow::Result<()> {
             let result =
                 result.with_context(|| format!("{} throughput, round {round}", kind.label()))?;
             eprintln!(
-                "round {round} {:>8}: {:>9.0} events/s ({:.2} calls each), {:.1} µs CPU/event, {:.1} MiB",
+                "round {round} {:>8}: {:>9.0} events/s ({:.2} calls each), {:.1} µs CPU/event (engine side {:.1}), {:.1} MiB",
                 kind.label(),
                 result.events_per_s,
                 result.calls_per_event,
                 result.cpu_us_per_event,
+                result.engine_cpu_us_per_event,
                 result.peak_rss_mib
             );
             report.throughput.push(result);
@@ -266,21 +363,24 @@ async fn run(args: RunArgs, cores: Cores) -> anyhow::Result<()> {
         });
     }
 
-    if !args.quick {
-        // Login storm: logins pushed at once while chat flows at half the maximum.
-        let procs = start(Kind::Chat, 1, &programs, &harness, cores).await?;
-        let result = login_storm(&mut harness, 0.5 * max(Kind::Chat), storm).await;
-        stop(procs, &harness).await?;
-        let result = result.context("login storm")?;
-        eprintln!(
-            "storm: {} logins at {:.0}/s; chat p99 {:.2} ms during, {:.2} ms outside",
-            result.logins,
-            result.logins_per_s,
-            result.chat_during_storm.p99_ms,
-            result.chat_outside_storm.p99_ms
-        );
-        report.storm = Some(result);
+    // Login storm: logins pushed at once while chat flows at half the maximum.
+    let procs = start(Kind::Chat, 1, &programs, &harness, cores).await?;
+    let result = login_storm(&mut harness, &procs[0], 0.5 * max(Kind::Chat), storm).await;
+    stop(procs, &harness).await?;
+    let result = result.context("login storm")?;
+    eprintln!(
+        "storm: {} logins at {:.0}/s; chat p99 {:.2} ms during, {:.2} ms outside; RSS {:.1} MiB before, {:.1} during, {:.1} 10 s after",
+        result.logins,
+        result.logins_per_s,
+        result.chat_during_storm.p99_ms,
+        result.chat_outside_storm.p99_ms,
+        result.rss_before_mib,
+        result.rss_during_max_mib,
+        result.rss_after_10s_mib,
+    );
+    report.storm = Some(result);
 
+    if !args.quick {
         // Scaling: 1, 2, 4 chat-consumer processes sharing the contestant core.
         for processes in SCALING {
             let mut procs = start(Kind::Chat, processes, &programs, &harness, cores).await?;
@@ -309,10 +409,11 @@ async fn run(args: RunArgs, cores: Cores) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn answers(kind: Kind) -> Answers {
+/// What `kind` must answer.
+pub fn answers(kind: Kind) -> Answers {
     match kind {
         Kind::Echo => Answers::Echo,
-        Kind::Chat | Kind::Baseline => Answers::Chat,
+        Kind::Floor | Kind::Chat | Kind::Baseline => Answers::Chat,
     }
 }
 
@@ -364,6 +465,7 @@ fn total(procs: &[Contestant]) -> anyhow::Result<Usage> {
         let usage = proc.usage()?;
         sum.cpu += usage.cpu;
         sum.peak_rss = sum.peak_rss.max(usage.peak_rss);
+        sum.rss = sum.rss.max(usage.rss);
     }
     Ok(sum)
 }
@@ -427,6 +529,7 @@ async fn throughput(
         cpu_us_per_event: cpu * 1e6 / events.max(1.0),
         cpu_share: cpu / wall,
         engine_cpu_share: (after.2.cpu - before.2.cpu).as_secs_f64() / wall,
+        engine_cpu_us_per_event: (after.2.cpu - before.2.cpu).as_secs_f64() * 1e6 / events.max(1.0),
         peak_rss_mib: after.1.peak_rss as f64 / (1024.0 * 1024.0),
         calls_per_event,
         calls_per_s: events / wall * calls_per_event,
@@ -459,12 +562,35 @@ async fn step(
     })
 }
 
-async fn login_storm(harness: &mut Harness, rate: f64, logins: usize) -> anyhow::Result<Storm> {
+async fn login_storm(
+    harness: &mut Harness,
+    chat: &Contestant,
+    rate: f64,
+    logins: usize,
+) -> anyhow::Result<Storm> {
     let duration = Duration::from_secs(6);
-    let ran = harness
-        .open_loop(Answers::Chat, rate, duration, logins)
-        .await?;
-    harness.checker.drained(QUIET).await?;
+    let mib = |bytes: u64| bytes as f64 / (1024.0 * 1024.0);
+    let rss_before = chat.usage()?.rss;
+    let logins_done = Arc::new(AtomicBool::new(false));
+    // Memory is read while the storm runs, until its logins have all been answered.
+    let watch = async {
+        let mut most = 0;
+        while !logins_done.load(Ordering::Relaxed) {
+            most = most.max(chat.usage()?.rss);
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        anyhow::Ok(most)
+    };
+    let pushed = async {
+        let ran = harness
+            .open_loop(Answers::Chat, rate, duration, logins)
+            .await;
+        let drained = harness.checker.drained(QUIET).await;
+        logins_done.store(true, Ordering::Relaxed);
+        ran.and_then(|ran| drained.map(|()| ran))
+    };
+    let (ran, most) = tokio::join!(pushed, watch);
+    let (ran, rss_during) = (ran?, most?);
     let samples = harness.checker.take_samples();
     let started = ran.storm_started.context("the storm was not pushed")?;
     let login_samples: Vec<_> = samples.iter().filter(|s| s.class == Class::Login).collect();
@@ -478,11 +604,20 @@ async fn login_storm(harness: &mut Harness, rate: f64, logins: usize) -> anyhow:
         .map(|s| s.arrived)
         .max()
         .unwrap_or(started);
+    // Chat traffic has stopped by then: what is left is what the logins kept.
+    if let Some(wait) = (ended + AFTER_STORM).checked_duration_since(Instant::now()) {
+        tokio::time::sleep(wait).await;
+    }
+    let after = chat.usage()?;
     let during = |s: &&crate::checker::Sample| {
         s.class == Class::Chat && s.intended >= started && s.intended <= ended
     };
     let warm = ran.start + duration / 10;
     Ok(Storm {
+        rss_before_mib: mib(rss_before),
+        rss_during_max_mib: mib(rss_during),
+        rss_after_10s_mib: mib(after.rss),
+        peak_rss_mib: mib(after.peak_rss),
         logins,
         logins_per_s: logins as f64 / (ended - started).as_secs_f64().max(1e-6),
         login_latency: Percentiles::of(login_samples.iter().map(|s| s.latency())),

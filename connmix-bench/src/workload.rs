@@ -2,8 +2,9 @@
 //! must bring back to which connection.
 
 use std::fmt::Write as _;
+use std::sync::Arc;
 
-use connmix_protocol::chat::{ChatReply, ChatRequest, Delivery};
+use connmix_protocol::chat::{op, ChatReply, ChatRequest, Delivery};
 use connmix_protocol::ClientId;
 use serde::Serialize;
 use serde_json::{json, Value};
@@ -45,6 +46,8 @@ pub struct Population {
     pub rooms: Vec<Vec<usize>>,
     /// Connection indexes listening on `broadcast`.
     pub broadcast: Vec<usize>,
+    /// The replies every event shares.
+    pub canned: Canned,
 }
 
 impl Population {
@@ -124,25 +127,50 @@ pub enum Answers {
 pub struct Expect {
     /// The receiving connection's index.
     pub conn: usize,
-    /// The reply's usual text, for a cheap exact comparison before parsing.
-    pub text: String,
-    /// The reply as JSON, compared when the text differs (field order, `time`).
-    pub value: Value,
+    /// The reply's text as chat-consumer writes it (a delivery without its `time`), shared by
+    /// every member a delivery goes to; the checker compares other field orders as JSON.
+    pub text: Arc<str>,
     /// Whether this is the sender's own answer, whose latency is measured.
     pub timed: bool,
 }
 
 impl Expect {
-    fn reply(conn: usize, reply: &ChatReply) -> Self {
-        let text = reply.to_json();
-        let value = serde_json::from_str(&text).unwrap_or(Value::Null);
+    fn reply(conn: usize, text: Arc<str>) -> Self {
         Self {
             conn,
             text,
-            value,
             timed: true,
         }
     }
+}
+
+/// What an event asks of the engine API, in the order a consumer makes the calls: what the
+/// stand-in engine checks, where the mock checks what reaches the connections.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Call {
+    /// `mesh.send` of `data` to connection `conn`.
+    Send {
+        /// The receiving connection's index.
+        conn: usize,
+        /// The text, as [`Expect::text`].
+        data: Arc<str>,
+    },
+    /// `mesh.publish` of `data` on `channel`.
+    Publish {
+        /// The channel.
+        channel: String,
+        /// The delivery, as [`Expect::text`].
+        data: Arc<str>,
+    },
+    /// `conn.call` of `subscribe` or `unsubscribe` with the channels `args` on `conn`.
+    ConnCall {
+        /// The connection's index.
+        conn: usize,
+        /// `subscribe` or `unsubscribe`.
+        function: &'static str,
+        /// The channels.
+        args: Vec<String>,
+    },
 }
 
 /// One event ready to push: what the script would queue, and what must come back.
@@ -150,10 +178,54 @@ impl Expect {
 pub struct Event {
     /// The sending connection.
     pub conn: usize,
-    /// The value the engine script queues.
-    pub value: Value,
-    /// Replies to expect.
+    /// The browser's frame.
+    pub frame: String,
+    /// Replies the connections must receive (checked by the mock run).
     pub expect: Vec<Expect>,
+    /// Engine calls the consumer must make (checked by the stand-in).
+    pub calls: Vec<Call>,
+}
+
+impl Event {
+    /// The value the engine script queues for this event.
+    pub fn value(&self, pop: &Population) -> Value {
+        script_value(pop.conns[self.conn].uid, &self.frame)
+    }
+}
+
+/// The replies that are the same for every event, serialised once.
+#[derive(Debug, Clone)]
+pub struct Canned {
+    pong: Arc<str>,
+    successes: Vec<(&'static str, Arc<str>)>,
+}
+
+impl Default for Canned {
+    fn default() -> Self {
+        let text = |reply: ChatReply| Arc::<str>::from(reply.to_json());
+        Self {
+            pong: text(ChatReply::pong()),
+            successes: [
+                op::SUBSCRIBE,
+                op::UNSUBSCRIBE,
+                op::SEND_TO_ROOM,
+                op::SEND_TO_USER,
+                op::SEND_BROADCAST,
+            ]
+            .into_iter()
+            .map(|op| (op, text(ChatReply::success(op))))
+            .collect(),
+        }
+    }
+}
+
+impl Canned {
+    fn success(&self, op: &str) -> Arc<str> {
+        self.successes.iter().find(|(o, _)| *o == op).map_or_else(
+            || ChatReply::success(op).to_json().into(),
+            |(_, t)| Arc::clone(t),
+        )
+    }
 }
 
 /// The value the tutorial's script queues for a browser text frame.
@@ -203,22 +275,21 @@ pub fn event(
         },
     };
     let frame = request.to_frame();
-    let expect = match answers {
+    let (expect, calls) = match answers {
         Answers::Echo => {
-            let value = serde_json::from_str(&frame).unwrap_or(Value::Null);
-            vec![Expect {
-                conn,
-                text: frame.clone(),
-                value,
-                timed: true,
-            }]
+            let text: Arc<str> = frame.as_str().into();
+            (
+                vec![Expect::reply(conn, Arc::clone(&text))],
+                vec![Call::Send { conn, data: text }],
+            )
         }
         Answers::Chat => chat_expect(pop, conn, uid, &request),
     };
     Event {
         conn,
-        value: script_value(me.uid, &frame),
+        frame,
         expect,
+        calls,
     }
 }
 
@@ -227,26 +298,54 @@ fn user_conn(pop: &Population, conn: usize) -> usize {
     (conn + 7) % pop.senders
 }
 
-/// What chat-consumer must send for `request` from logged-in connection `conn`.
-fn chat_expect(pop: &Population, conn: usize, uid: u64, request: &ChatRequest) -> Vec<Expect> {
+/// What chat-consumer must send for `request` from logged-in connection `conn`: the frames the
+/// connections receive, and the engine calls that make them.
+fn chat_expect(
+    pop: &Population,
+    conn: usize,
+    uid: u64,
+    request: &ChatRequest,
+) -> (Vec<Expect>, Vec<Call>) {
     let name = pop.conns[conn].name.as_str();
-    let delivered = |channel: &str, text: &str, to: &[usize]| -> Vec<Expect> {
+    let delivered = |channel: &str, text: &str, to: &[usize]| -> (Vec<Expect>, Vec<Call>) {
         let delivery = ChatReply::Delivery(Delivery::new(channel, uid, Some(name), text, None));
-        let mut expect = Expect::reply(0, &delivery);
-        expect.timed = false;
-        to.iter()
+        let data: Arc<str> = delivery.to_json().into();
+        let expect = to
+            .iter()
             .map(|&member| Expect {
                 conn: member,
-                ..expect.clone()
+                text: Arc::clone(&data),
+                timed: false,
             })
-            .collect()
+            .collect();
+        let call = Call::Publish {
+            channel: channel.to_owned(),
+            data,
+        };
+        (expect, vec![call])
     };
     let op = request.op();
-    let mut expect = match request {
-        ChatRequest::Ping => return vec![Expect::reply(conn, &ChatReply::pong())],
-        ChatRequest::Auth { .. }
-        | ChatRequest::Subscribe { .. }
-        | ChatRequest::Unsubscribe { .. } => Vec::new(),
+    let (mut expect, mut calls) = match request {
+        ChatRequest::Ping => {
+            let pong = Arc::clone(&pop.canned.pong);
+            return (
+                vec![Expect::reply(conn, Arc::clone(&pong))],
+                vec![Call::Send { conn, data: pong }],
+            );
+        }
+        ChatRequest::Auth { .. } => (Vec::new(), Vec::new()),
+        ChatRequest::Subscribe { channels } | ChatRequest::Unsubscribe { channels } => {
+            let call = Call::ConnCall {
+                conn,
+                function: if matches!(request, ChatRequest::Subscribe { .. }) {
+                    op::SUBSCRIBE
+                } else {
+                    op::UNSUBSCRIBE
+                },
+                args: channels.clone(),
+            };
+            (Vec::new(), vec![call])
+        }
         ChatRequest::SendToRoom { room, text } => {
             delivered(room, text, &pop.rooms[pop.conns[conn].room])
         }
@@ -254,8 +353,10 @@ fn chat_expect(pop: &Population, conn: usize, uid: u64, request: &ChatRequest) -
         ChatRequest::SendToUser { user, text } => delivered(user, text, &[user_conn(pop, conn)]),
         ChatRequest::SendBroadcast { text } => delivered("broadcast", text, &pop.broadcast),
     };
-    expect.push(Expect::reply(conn, &ChatReply::success(op)));
-    expect
+    let ack = pop.canned.success(op);
+    expect.push(Expect::reply(conn, Arc::clone(&ack)));
+    calls.push(Call::Send { conn, data: ack });
+    (expect, calls)
 }
 
 /// A login of storm connection `conn` as `name` with the storm password, and its answer.
@@ -265,10 +366,14 @@ pub fn login(pop: &Population, conn: usize, uid: u64) -> Event {
         name: name.clone(),
         password: STORM_PASSWORD.to_owned(),
     };
+    let answer: Arc<str> = ChatReply::auth_success(uid, &name).to_json().into();
     Event {
         conn,
-        value: script_value(None, &request.to_frame()),
-        expect: vec![Expect::reply(conn, &ChatReply::auth_success(uid, &name))],
+        frame: request.to_frame(),
+        expect: vec![Expect::reply(conn, answer)],
+        // A login's engine calls (`set_context_value`, then the answer) are not what the
+        // stand-in measures; logins run on the mock only.
+        calls: Vec::new(),
     }
 }
 
@@ -295,6 +400,7 @@ mod tests {
             senders: 20,
             rooms,
             broadcast: vec![0],
+            canned: Canned::default(),
         }
     }
 
@@ -321,8 +427,7 @@ mod tests {
         let pop = population();
         let seq = (0..).find(|&s| op_for(s) == Op::SendToRoom).unwrap();
         let event = event(&pop, seq, 6, &mut false, Answers::Chat);
-        let frame = event.value["frame"]["data"].as_str().unwrap();
-        let sent: Value = serde_json::from_str(frame).unwrap();
+        let sent: Value = serde_json::from_str(&event.frame).unwrap();
         assert_eq!(sent["args"][1], text_for(seq));
         let members: Vec<usize> = event
             .expect
@@ -331,7 +436,7 @@ mod tests {
             .map(|e| e.conn)
             .collect();
         assert_eq!(members, pop.rooms[1]);
-        let delivery = &event.expect[0].value;
+        let delivery: Value = serde_json::from_str(&event.expect[0].text).unwrap();
         assert_eq!(delivery["text"], text_for(seq));
         assert_eq!(
             delivery["data"],
@@ -339,7 +444,21 @@ mod tests {
         );
         let ack = event.expect.last().unwrap();
         assert_eq!((ack.conn, ack.timed), (6, true));
-        assert_eq!(ack.text, r#"{"op":"sendtoroom","success":true}"#);
+        assert_eq!(&*ack.text, r#"{"op":"sendtoroom","success":true}"#);
+        // The engine calls: one publish of the same delivery on the room, then the answer.
+        assert_eq!(
+            event.calls,
+            vec![
+                Call::Publish {
+                    channel: "room_b1".into(),
+                    data: Arc::clone(&event.expect[0].text)
+                },
+                Call::Send {
+                    conn: 6,
+                    data: Arc::clone(&ack.text)
+                }
+            ]
+        );
     }
 
     #[test]
@@ -349,16 +468,24 @@ mod tests {
         let mut subscribed = false;
         let first = event(&pop, toggles[0], 3, &mut subscribed, Answers::Chat);
         let second = event(&pop, toggles[1], 3, &mut subscribed, Answers::Chat);
-        assert_eq!(first.expect[0].text, r#"{"op":"subscribe","success":true}"#);
         assert_eq!(
-            second.expect[0].text,
+            &*first.expect[0].text,
+            r#"{"op":"subscribe","success":true}"#
+        );
+        assert_eq!(
+            &*second.expect[0].text,
             r#"{"op":"unsubscribe","success":true}"#
+        );
+        assert_eq!(
+            first.calls[0],
+            Call::ConnCall {
+                conn: 3,
+                function: "subscribe",
+                args: vec!["room_s3".into()]
+            }
         );
         let echo = event(&pop, 5, 3, &mut subscribed, Answers::Echo);
         assert_eq!(echo.expect.len(), 1);
-        assert_eq!(
-            echo.expect[0].text,
-            echo.value["frame"]["data"].as_str().unwrap()
-        );
+        assert_eq!(&*echo.expect[0].text, echo.frame);
     }
 }
