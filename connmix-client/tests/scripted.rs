@@ -70,6 +70,23 @@ async fn fake_engine() -> (String, mpsc::Receiver<Peer>) {
     (addr, rx)
 }
 
+/// Consumes `chat` through the next connection, which accepts it.
+async fn consuming(
+    client: &connmix_client::Client,
+    peers: &mut mpsc::Receiver<Peer>,
+) -> (connmix_client::EventStream, Peer) {
+    let mut peer = within("the connection", peers.recv()).await.unwrap();
+    let consume = client.consume(&["chat"]);
+    let engine_side = async {
+        let request = peer.request().await;
+        peer.send(Reply::ok(request.id, CallResult::ok()).encode(Dialect::Current))
+            .await;
+        peer
+    };
+    let (stream, peer) = tokio::join!(consume, engine_side);
+    (stream.unwrap(), peer)
+}
+
 #[tokio::test]
 async fn replies_in_reverse_order_reach_the_right_callers() {
     let (center, mut peers) = fake_engine().await;
@@ -167,16 +184,7 @@ async fn a_refused_consume_after_a_reconnect_drops_the_connection_and_tries_agai
     let (center, mut peers) = fake_engine().await;
     let client = fast(center).connect().await.unwrap();
     let mut events = client.events();
-    let mut peer = within("the connection", peers.recv()).await.unwrap();
-    let consume = client.consume(&["chat"]);
-    let engine_side = async {
-        let request = peer.request().await;
-        peer.send(Reply::ok(request.id, CallResult::ok()).encode(Dialect::Current))
-            .await;
-        peer
-    };
-    let (stream, peer) = tokio::join!(consume, engine_side);
-    let mut stream = stream.unwrap();
+    let (mut stream, peer) = consuming(&client, &mut peers).await;
     drop(peer);
     // The next connection refuses to consume.
     let mut refusing = within("the reconnection", peers.recv()).await.unwrap();
@@ -220,16 +228,7 @@ async fn a_refused_consume_after_a_reconnect_drops_the_connection_and_tries_agai
 async fn messages_sent_before_the_unpop_reply_still_reach_the_stream() {
     let (center, mut peers) = fake_engine().await;
     let client = fast(center).connect().await.unwrap();
-    let mut peer = within("the connection", peers.recv()).await.unwrap();
-    let consume = client.consume(&["chat"]);
-    let engine_side = async {
-        let request = peer.request().await;
-        peer.send(Reply::ok(request.id, CallResult::ok()).encode(Dialect::Current))
-            .await;
-        peer
-    };
-    let (stream, mut peer) = tokio::join!(consume, engine_side);
-    let mut stream = stream.unwrap();
+    let (mut stream, mut peer) = consuming(&client, &mut peers).await;
     let unpop = client.unpop();
     let engine_side = async {
         let request = peer.request().await;
