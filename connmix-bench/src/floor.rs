@@ -15,10 +15,11 @@ use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::Context as _;
+use connmix_protocol::chat::DeliveryRef;
 use futures_util::{FutureExt as _, SinkExt as _, StreamExt as _};
 use rustc_hash::FxHashMap;
 use serde::de::{self, Deserializer, Visitor};
-use serde::{Deserialize, Serialize, Serializer};
+use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
@@ -237,14 +238,12 @@ impl Node {
         channel: &str,
         text: &str,
     ) -> anyhow::Result<()> {
-        let delivery = Delivery {
-            event: "subscribe",
+        let delivery = DeliveryRef {
             channel,
-            data: Data { uid, text },
             uid,
             from: self.names.get(&uid).map(String::as_str),
             text,
-            time: now_millis(),
+            time: Some(now_millis()),
         };
         self.inner.clear();
         serde_json::to_writer(StringWriter(&mut self.inner), &delivery)?;
@@ -451,58 +450,11 @@ struct Pong<'a> {
     op: &'a str,
 }
 
-/// chat-consumer's delivery, field for field (connmix-protocol's `Delivery`).
-#[derive(Serialize)]
-struct Delivery<'a> {
-    event: &'a str,
-    channel: &'a str,
-    data: Data<'a>,
-    uid: u64,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    from: Option<&'a str>,
-    text: &'a str,
-    time: u64,
-}
-
-/// The tutorial's `uid:<id>,message:<text>`, written straight into the output.
-struct Data<'a> {
-    uid: u64,
-    text: &'a str,
-}
-
-impl Serialize for Data<'_> {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(&format_args!("uid:{},message:{}", self.uid, self.text))
-    }
-}
-
 #[cfg(test)]
 mod tests {
-    use connmix_protocol::chat::{ChatReply, Delivery as Protocol};
+    use connmix_protocol::chat::ChatReply;
 
     use super::*;
-
-    #[test]
-    fn a_delivery_is_written_as_chat_consumer_writes_it() {
-        let text = "m1 said \"hi\" \\ ünï 漢字";
-        let ours = Delivery {
-            event: "subscribe",
-            channel: "room_b1",
-            data: Data { uid: 7, text },
-            uid: 7,
-            from: Some("bench6"),
-            text,
-            time: 1_764_100_000_000,
-        };
-        let theirs = ChatReply::Delivery(Protocol::new(
-            "room_b1",
-            7,
-            Some("bench6"),
-            text,
-            Some(1_764_100_000_000),
-        ));
-        assert_eq!(serde_json::to_string(&ours).unwrap(), theirs.to_json());
-    }
 
     #[test]
     fn replies_are_written_as_chat_consumer_writes_them() {

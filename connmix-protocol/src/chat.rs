@@ -495,7 +495,16 @@ pub struct DeliveryRef<'a> {
 impl DeliveryRef<'_> {
     /// The JSON text browsers receive: the same as [`ChatReply::Delivery`] of the same fields.
     pub fn to_json(&self) -> String {
-        let out = DeliveryOut {
+        // Strings and numbers only: writing them cannot fail.
+        serde_json::to_string(self).unwrap_or_default()
+    }
+}
+
+impl Serialize for DeliveryRef<'_> {
+    /// Field for field what [`Delivery`] writes, so a caller can write it into a buffer of its
+    /// own.
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        DeliveryOut {
             event: "subscribe",
             channel: self.channel,
             data: TutorialData {
@@ -506,9 +515,8 @@ impl DeliveryRef<'_> {
             from: self.from,
             text: self.text,
             time: self.time,
-        };
-        // Strings and numbers only: writing them cannot fail.
-        serde_json::to_string(&out).unwrap_or_default()
+        }
+        .serialize(s)
     }
 }
 
