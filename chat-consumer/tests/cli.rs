@@ -127,6 +127,16 @@ fn a_duplicate_name_is_one_line_error_and_changes_nothing() {
 }
 
 #[test]
+fn zero_threads_is_refused_by_name_before_anything_runs() {
+    let (db, path) = temp_db("threads");
+    let out = run(cli(&db).args(["--threads", "0", "migrate"]));
+    assert_eq!(out.status.code(), Some(2));
+    let err = text(&out.stderr);
+    assert!(err.contains("--threads"), "{err}");
+    assert!(!path.exists(), "nothing may be created: {}", path.display());
+}
+
+#[test]
 fn bad_or_unreachable_databases_fail_with_exit_code_1() {
     for (url, expected) in [
         ("oracle://db/x", "bad database URL"),

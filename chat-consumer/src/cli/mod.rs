@@ -24,7 +24,13 @@ pub(crate) struct Cli {
     database: DatabaseArgs,
     /// Threads that run the consumer. 1 runs everything on one thread, the cheapest per event:
     /// to use more cores, run more consumers (they share the queue) or raise this.
-    #[arg(long, env = "CHAT_THREADS", default_value_t = 1, global = true)]
+    #[arg(
+        long,
+        env = "CHAT_THREADS",
+        default_value_t = 1,
+        global = true,
+        value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..)
+    )]
     threads: usize,
 }
 
@@ -32,7 +38,7 @@ impl Cli {
     /// The async runtime the command runs on: one thread, or `--threads` workers.
     pub(crate) fn runtime(&self) -> std::io::Result<tokio::runtime::Runtime> {
         match self.threads {
-            0 | 1 => tokio::runtime::Builder::new_current_thread()
+            1 => tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build(),
             threads => tokio::runtime::Builder::new_multi_thread()
