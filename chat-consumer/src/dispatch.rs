@@ -1,4 +1,4 @@
-//! From a queue event to a handler.
+//! From a queue event to a handler: decode once, then one match.
 
 use connmix_protocol::chat::{op, ChatRequest, ChatRequestError};
 use connmix_protocol::script::ScriptEvent;
@@ -7,7 +7,8 @@ use tracing::Instrument;
 
 use crate::chat::Chat;
 use crate::engine::{ChatEngine, Conn};
-use crate::handlers::{self, reply};
+use crate::handlers::membership::{membership, Change};
+use crate::handlers::{auth, close, ping, send_broadcast, send_to_room, send_to_user, Ctx};
 
 /// A queue event, decoded and parsed, ready for its handler.
 pub(crate) enum Decoded {
@@ -16,12 +17,12 @@ pub(crate) enum Decoded {
     /// The connection closed.
     Close {
         /// Who was logged in on it.
-        uid: Option<u64>,
+        user: Option<u64>,
     },
     /// A browser frame.
     Request {
         /// Who is logged in on the connection.
-        uid: Option<u64>,
+        user: Option<u64>,
         /// The frame parsed, or why it is not a request.
         request: Result<ChatRequest, ChatRequestError>,
     },
@@ -52,28 +53,22 @@ impl<E: ChatEngine> Chat<E> {
         self.handle_decoded(conn, decode(&data.into())).await;
     }
 
-    /// Handles an event [`decode`] made.
+    /// Handles an event [`decode`] made, in a span naming the node, connection and op, which
+    /// every log line of the handlers inherits.
     pub(crate) async fn handle_decoded(&self, conn: &Conn, decoded: Decoded) {
         // A debug span: at the default level an info span would format its fields into a
         // string of its own for every event.
         let span = tracing::debug_span!("event", node = %conn.node, client_id = %conn.client, op = tracing::field::Empty);
-        self.route(conn, decoded).instrument(span).await;
+        self.dispatch(conn, decoded).instrument(span).await;
     }
 
-    async fn route(&self, conn: &Conn, decoded: Decoded) {
-        match decoded {
-            Decoded::Nothing => {}
-            Decoded::Close { uid } => handlers::close::close(self, conn, uid).await,
-            Decoded::Request { uid, request } => self.request(conn, uid, request).await,
-        }
-    }
-
-    async fn request(
-        &self,
-        conn: &Conn,
-        uid: Option<u64>,
-        request: Result<ChatRequest, ChatRequestError>,
-    ) {
+    async fn dispatch(&self, conn: &Conn, decoded: Decoded) {
+        let (user, request) = match decoded {
+            Decoded::Nothing => return,
+            Decoded::Close { user } => return close::close(&Ctx::new(self, conn, user)).await,
+            Decoded::Request { user, request } => (user, request),
+        };
+        let cx = Ctx::new(self, conn, user);
         let request = match request {
             Ok(request) => request,
             Err(err) => {
@@ -81,37 +76,30 @@ impl<E: ChatEngine> Chat<E> {
                 tracing::debug!(error = %err, "bad request");
                 if err.op() == Some(op::AUTH) {
                     // The script is waiting for `uid` after any auth frame, well-formed or not.
-                    return handlers::auth::refuse(self, conn, uid, err.reply()).await;
+                    return auth::refuse(&cx, err.reply()).await;
                 }
-                return reply(self, conn, err.reply()).await;
+                return cx.reply(err.reply()).await;
             }
         };
         tracing::Span::current().record("op", request.op());
         match &request {
-            ChatRequest::Auth { name, password } => {
-                handlers::auth::auth(self, conn, uid, name, password).await
-            }
-            ChatRequest::Subscribe { channels } => {
-                handlers::subscribe::subscribe(self, conn, uid, channels).await
-            }
-            ChatRequest::Unsubscribe { channels } => {
-                handlers::unsubscribe::unsubscribe(self, conn, uid, channels).await
-            }
+            ChatRequest::Auth { name, password } => auth::auth(&cx, name, password).await,
+            ChatRequest::Subscribe { channels } => membership(&cx, Change::Join, channels).await,
+            ChatRequest::Unsubscribe { channels } => membership(&cx, Change::Leave, channels).await,
             ChatRequest::SendToRoom { room, text } => {
-                handlers::send_to_room::send_to_room(self, conn, uid, room, text).await
+                send_to_room::send_to_room(&cx, room, text).await
             }
             ChatRequest::SendToUser { user, text } => {
-                handlers::send_to_user::send_to_user(self, conn, uid, user, text).await
+                send_to_user::send_to_user(&cx, user, text).await
             }
-            ChatRequest::SendBroadcast { text } => {
-                handlers::send_broadcast::send_broadcast(self, conn, uid, text).await
-            }
-            ChatRequest::Ping => handlers::ping::ping(self, conn).await,
+            ChatRequest::SendBroadcast { text } => send_broadcast::send_broadcast(&cx, text).await,
+            ChatRequest::Ping => ping::ping(&cx).await,
         }
     }
 }
 
-/// Decodes a value the engine script pushed and parses its frame.
+/// Decodes a value the engine script pushed and parses its frame. The script's `uid` becomes
+/// the logged-in user here, once: it reports none before login and 0 after a failed one.
 pub(crate) fn decode(data: &RawJson) -> Decoded {
     let event = match ScriptEvent::decode(data.get()) {
         Ok(event) => event,
@@ -121,19 +109,22 @@ pub(crate) fn decode(data: &RawJson) -> Decoded {
             return Decoded::Nothing;
         }
     };
+    let logged_in = |uid: Option<u64>| uid.filter(|uid| *uid > 0);
     match event {
         ScriptEvent::Handshake { .. } => {
             tracing::debug!("connection opened");
             Decoded::Nothing
         }
-        ScriptEvent::Close { uid } => Decoded::Close { uid },
+        ScriptEvent::Close { uid } => Decoded::Close {
+            user: logged_in(uid),
+        },
         ScriptEvent::Message { uid, frame, .. } => {
             if frame.kind != "text" {
                 tracing::debug!(kind = %frame.kind, "ignored non-text frame");
                 return Decoded::Nothing;
             }
             Decoded::Request {
-                uid,
+                user: logged_in(uid),
                 request: ChatRequest::parse(&frame.data),
             }
         }
@@ -228,6 +219,28 @@ mod tests {
         chat.handle_event(&conn(1), json!({"event":"close","uid":uid}))
             .await;
         assert_eq!(online(&chat, uid).await, 0);
+    }
+
+    #[tokio::test]
+    async fn uid_zero_after_a_failed_login_is_nobody() {
+        let chat = test_chat().await;
+        let uid = add_user(&chat, "user1", "123456").await;
+        crate::service::users::increment_online(chat.db(), uid)
+            .await
+            .unwrap();
+        let subscribe = r#"{"op":"subscribe","args":["room_1"]}"#;
+        chat.handle_event(&conn(1), message(Some(0), subscribe))
+            .await;
+        assert_eq!(
+            chat.engine().take(),
+            vec![Call::Send(
+                conn(1),
+                json!({"op":"subscribe","error":"No access"})
+            )]
+        );
+        chat.handle_event(&conn(1), json!({"event":"close","uid":0}))
+            .await;
+        assert_eq!(online(&chat, uid).await, 1, "nobody was counted out");
     }
 
     #[tokio::test]

@@ -1,17 +1,16 @@
 //! The `close` event: a logged-in connection ended, so its user has one connection fewer.
 
-use super::member;
-use crate::chat::Chat;
-use crate::engine::{ChatEngine, Conn};
+use super::Ctx;
+use crate::engine::ChatEngine;
 use crate::service::users;
 
 /// Counts the connection out of its user's `online`.
-pub async fn close<E: ChatEngine>(chat: &Chat<E>, conn: &Conn, uid: Option<u64>) {
-    let Some(uid) = member(uid) else {
+pub async fn close<E: ChatEngine>(cx: &Ctx<'_, E>) {
+    let Some(uid) = cx.user else {
         return;
     };
-    if let Err(err) = users::decrement_online(&chat.db, uid).await {
-        tracing::warn!(node = %conn.node, client_id = %conn.client, uid, error = %err, "cannot count connection out");
+    if let Err(err) = users::decrement_online(&cx.chat.db, uid).await {
+        tracing::warn!(uid, error = %err, "cannot count connection out");
     }
 }
 
@@ -25,9 +24,9 @@ mod tests {
         let chat = test_chat().await;
         let uid = add_user(&chat, "user1", "123456").await;
         users::increment_online(chat.db(), uid).await.unwrap();
-        close(&chat, &conn(1), Some(uid)).await;
+        close(&Ctx::new(&chat, &conn(1), Some(uid))).await;
         assert_eq!(online(&chat, uid).await, 0);
-        close(&chat, &conn(1), Some(uid)).await;
+        close(&Ctx::new(&chat, &conn(1), Some(uid))).await;
         assert_eq!(online(&chat, uid).await, 0);
         assert!(
             chat.engine().take().is_empty(),
@@ -40,8 +39,7 @@ mod tests {
         let chat = test_chat().await;
         let uid = add_user(&chat, "user1", "123456").await;
         users::increment_online(chat.db(), uid).await.unwrap();
-        close(&chat, &conn(1), None).await;
-        close(&chat, &conn(1), Some(0)).await;
+        close(&Ctx::new(&chat, &conn(1), None)).await;
         assert_eq!(online(&chat, uid).await, 1);
     }
 }

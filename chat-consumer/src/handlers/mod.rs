@@ -1,15 +1,16 @@
-//! One chat op per file. Each handler answers the sender itself and never fails: engine and
-//! database errors are logged with the connection and op, and the browser gets an error reply.
+//! One chat op per file (`subscribe` and `unsubscribe` share [`membership`]). Each handler
+//! takes the frame's [`Ctx`] and the request's fields, answers the sender itself and never
+//! fails: engine and database errors are logged (inside the `event` span, which names the node,
+//! connection and op) and the browser gets an error reply.
 
 pub mod auth;
 pub mod close;
+pub mod membership;
+mod outgoing;
 pub mod ping;
-pub mod publish;
 pub mod send_broadcast;
 pub mod send_to_room;
 pub mod send_to_user;
-pub mod subscribe;
-pub mod unsubscribe;
 
 use connmix_protocol::chat::ChatReply;
 
@@ -36,15 +37,29 @@ pub mod reason {
     pub const TOO_MANY_CHANNELS: &str = "Too many channels";
 }
 
-/// Sends `reply` to the connection; a failure is logged, since the browser cannot be told.
-pub(crate) async fn reply<E: ChatEngine>(chat: &Chat<E>, conn: &Conn, reply: ChatReply) {
-    if let Err(err) = chat.engine.send(conn, reply.to_json()).await {
-        tracing::warn!(node = %conn.node, client_id = %conn.client, error = %err, "cannot send reply");
-    }
+/// What every handler gets: the chat, the connection the frame came on, and who is logged in
+/// there.
+#[derive(Debug)]
+pub struct Ctx<'a, E> {
+    /// The chat service.
+    pub chat: &'a Chat<E>,
+    /// The connection the frame came on, which the reply goes to.
+    pub conn: &'a Conn,
+    /// The user logged in on the connection: `None` before login and after a failed one (the
+    /// script's `uid` 0 is decoded to `None` once, in dispatch).
+    pub user: Option<u64>,
 }
 
-/// The logged-in user id, if any: the script reports `None` before login and 0 after a
-/// failed one.
-pub(crate) fn member(uid: Option<u64>) -> Option<u64> {
-    uid.filter(|uid| *uid > 0)
+impl<'a, E: ChatEngine> Ctx<'a, E> {
+    /// The context of a frame from `conn`, on which `user` is logged in.
+    pub fn new(chat: &'a Chat<E>, conn: &'a Conn, user: Option<u64>) -> Self {
+        Self { chat, conn, user }
+    }
+
+    /// Sends `reply` to the connection; a failure is logged, since the browser cannot be told.
+    pub(crate) async fn reply(&self, reply: ChatReply) {
+        if let Err(err) = self.chat.engine.send(self.conn, reply.to_json()).await {
+            tracing::warn!(error = %err, "cannot send reply");
+        }
+    }
 }

@@ -2,13 +2,12 @@
 
 use connmix_protocol::chat::ChatReply;
 
-use super::reply;
-use crate::chat::Chat;
-use crate::engine::{ChatEngine, Conn};
+use super::Ctx;
+use crate::engine::ChatEngine;
 
 /// Answers a ping.
-pub async fn ping<E: ChatEngine>(chat: &Chat<E>, conn: &Conn) {
-    reply(chat, conn, ChatReply::pong()).await;
+pub async fn ping<E: ChatEngine>(cx: &Ctx<'_, E>) {
+    cx.reply(ChatReply::pong()).await;
 }
 
 #[cfg(test)]
@@ -21,7 +20,7 @@ mod tests {
     #[tokio::test]
     async fn ping_is_answered_with_pong() {
         let chat = test_chat().await;
-        ping(&chat, &conn(1)).await;
+        ping(&Ctx::new(&chat, &conn(1), None)).await;
         assert_eq!(
             chat.engine().take(),
             vec![Call::Send(conn(1), json!({"op":"pong"}))]

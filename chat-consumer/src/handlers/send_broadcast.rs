@@ -2,22 +2,16 @@
 
 use connmix_protocol::chat::{op, ChatReply};
 
-use super::publish::{admit, publish};
-use super::reply;
+use super::outgoing::{admit, publish};
+use super::Ctx;
 use crate::channel::Channel;
-use crate::chat::Chat;
-use crate::engine::{ChatEngine, Conn};
+use crate::engine::ChatEngine;
 
 /// Sends `text` to everyone subscribed to `broadcast`.
-pub async fn send_broadcast<E: ChatEngine>(
-    chat: &Chat<E>,
-    conn: &Conn,
-    uid: Option<u64>,
-    text: &str,
-) {
-    match admit(chat, uid, text) {
-        Ok(message) => publish(chat, conn, op::SEND_BROADCAST, &Channel::Broadcast, message).await,
-        Err(why) => reply(chat, conn, ChatReply::error(op::SEND_BROADCAST, why)).await,
+pub async fn send_broadcast<E: ChatEngine>(cx: &Ctx<'_, E>, text: &str) {
+    match admit(cx, text) {
+        Ok(message) => publish(cx, op::SEND_BROADCAST, &Channel::Broadcast, message).await,
+        Err(why) => cx.reply(ChatReply::error(op::SEND_BROADCAST, why)).await,
     }
 }
 
@@ -33,7 +27,7 @@ mod tests {
     async fn broadcast_goes_to_the_broadcast_channel() {
         let chat = test_chat().await;
         let uid = add_user(&chat, "user1", "123456").await;
-        send_broadcast(&chat, &conn(1), Some(uid), "hello").await;
+        send_broadcast(&Ctx::new(&chat, &conn(1), Some(uid)), "hello").await;
         let calls = chat.engine().take();
         let Call::Publish(channel, delivered) = &calls[0] else {
             panic!("expected a publish, got {calls:?}");
@@ -52,7 +46,7 @@ mod tests {
         let chat = test_chat().await;
         let uid = add_user(&chat, "user1", "123456").await;
         chat.engine().fail_calls(true);
-        send_broadcast(&chat, &conn(1), Some(uid), "hello").await;
+        send_broadcast(&Ctx::new(&chat, &conn(1), Some(uid)), "hello").await;
         assert_eq!(
             chat.engine().take(),
             vec![Call::Send(

@@ -2,31 +2,22 @@
 
 use connmix_protocol::chat::{op, ChatReply};
 
-use super::publish::{admit, publish};
-use super::reply;
+use super::outgoing::{admit, publish};
+use super::Ctx;
 use crate::channel::Channel;
-use crate::chat::Chat;
-use crate::engine::{ChatEngine, Conn};
+use crate::engine::ChatEngine;
 
 /// Sends `text` to everyone in `room`.
-pub async fn send_to_room<E: ChatEngine>(
-    chat: &Chat<E>,
-    conn: &Conn,
-    uid: Option<u64>,
-    room: &str,
-    text: &str,
-) {
-    let message = match admit(chat, uid, text) {
+pub async fn send_to_room<E: ChatEngine>(cx: &Ctx<'_, E>, room: &str, text: &str) {
+    let message = match admit(cx, text) {
         Ok(message) => message,
-        Err(why) => return reply(chat, conn, ChatReply::error(op::SEND_TO_ROOM, why)).await,
+        Err(why) => return cx.reply(ChatReply::error(op::SEND_TO_ROOM, why)).await,
     };
-    match Channel::parse(room, chat.limits.max_room_name) {
-        Ok(channel @ Channel::Room(_)) => {
-            publish(chat, conn, op::SEND_TO_ROOM, &channel, message).await
-        }
+    match Channel::parse(room, cx.chat.limits.max_room_name) {
+        Ok(channel @ Channel::Room(_)) => publish(cx, op::SEND_TO_ROOM, &channel, message).await,
         _ => {
             let why = ChatReply::error(op::SEND_TO_ROOM, format!("Invalid channel: {room}"));
-            reply(chat, conn, why).await
+            cx.reply(why).await
         }
     }
 }
@@ -43,7 +34,12 @@ mod tests {
     async fn room_message_is_published_in_the_tutorial_shape_then_acknowledged() {
         let chat = test_chat().await;
         let uid = add_user(&chat, "user1", "123456").await;
-        send_to_room(&chat, &conn(1), Some(uid), "room_101", "hello,world!").await;
+        send_to_room(
+            &Ctx::new(&chat, &conn(1), Some(uid)),
+            "room_101",
+            "hello,world!",
+        )
+        .await;
         let calls = chat.engine().take();
         let Call::Publish(channel, delivered) = &calls[0] else {
             panic!("expected a publish first, got {calls:?}");
@@ -66,7 +62,7 @@ mod tests {
         let chat = test_chat().await;
         let uid = add_user(&chat, "user1", "123456").await;
         let sneaky = r#"x","admin":true,"y":""#;
-        send_to_room(&chat, &conn(1), Some(uid), "room_1", sneaky).await;
+        send_to_room(&Ctx::new(&chat, &conn(1), Some(uid)), "room_1", sneaky).await;
         let Call::Publish(_, delivered) = &chat.engine().take()[0] else {
             panic!("expected a publish");
         };
@@ -78,7 +74,7 @@ mod tests {
     async fn non_room_channels_are_refused() {
         let chat = test_chat().await;
         for target in ["broadcast", "user_1", "room_a b", "lobby"] {
-            send_to_room(&chat, &conn(1), Some(1), target, "hi").await;
+            send_to_room(&Ctx::new(&chat, &conn(1), Some(1)), target, "hi").await;
             assert_eq!(
                 chat.engine().take(),
                 vec![Call::Send(
@@ -98,7 +94,7 @@ mod tests {
             (Some(1), "", reason::EMPTY_MESSAGE),
             (Some(1), long.as_str(), reason::MESSAGE_TOO_LONG),
         ] {
-            send_to_room(&chat, &conn(1), uid, "room_1", text).await;
+            send_to_room(&Ctx::new(&chat, &conn(1), uid), "room_1", text).await;
             assert_eq!(
                 chat.engine().take(),
                 vec![Call::Send(conn(1), json!({"op":"sendtoroom","error":why}))]
@@ -112,7 +108,7 @@ mod tests {
         let uid = add_user(&chat, "user1", "123456").await;
         let burst = chat.limits().message_burst as usize;
         for _ in 0..burst + 3 {
-            send_to_room(&chat, &conn(1), Some(uid), "room_1", "spam").await;
+            send_to_room(&Ctx::new(&chat, &conn(1), Some(uid)), "room_1", "spam").await;
         }
         let published = chat
             .engine()

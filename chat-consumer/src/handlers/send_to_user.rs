@@ -2,47 +2,33 @@
 
 use connmix_protocol::chat::{op, ChatReply};
 
-use super::publish::{admit, publish};
-use super::{reason, reply};
+use super::outgoing::{admit, publish};
+use super::{reason, Ctx};
 use crate::channel::Channel;
-use crate::chat::Chat;
-use crate::engine::{ChatEngine, Conn};
+use crate::engine::ChatEngine;
 
 /// Sends `text` to every device of the user named by the channel `user`.
-pub async fn send_to_user<E: ChatEngine>(
-    chat: &Chat<E>,
-    conn: &Conn,
-    uid: Option<u64>,
-    user: &str,
-    text: &str,
-) {
-    let message = match admit(chat, uid, text) {
+pub async fn send_to_user<E: ChatEngine>(cx: &Ctx<'_, E>, user: &str, text: &str) {
+    let chat = cx.chat;
+    let message = match admit(cx, text) {
         Ok(message) => message,
-        Err(why) => return reply(chat, conn, ChatReply::error(op::SEND_TO_USER, why)).await,
+        Err(why) => return cx.reply(ChatReply::error(op::SEND_TO_USER, why)).await,
     };
     let Ok(channel @ Channel::User(target)) = Channel::parse(user, chat.limits.max_room_name)
     else {
         let why = ChatReply::error(op::SEND_TO_USER, format!("Invalid channel: {user}"));
-        return reply(chat, conn, why).await;
+        return cx.reply(why).await;
     };
     match chat.names.get(&chat.db, target).await {
-        Ok(Some(_)) => publish(chat, conn, op::SEND_TO_USER, &channel, message).await,
+        Ok(Some(_)) => publish(cx, op::SEND_TO_USER, &channel, message).await,
         Ok(None) => {
-            reply(
-                chat,
-                conn,
-                ChatReply::error(op::SEND_TO_USER, reason::UNKNOWN_USER),
-            )
-            .await
+            let why = ChatReply::error(op::SEND_TO_USER, reason::UNKNOWN_USER);
+            cx.reply(why).await
         }
         Err(err) => {
-            tracing::warn!(node = %conn.node, client_id = %conn.client, op = op::SEND_TO_USER, error = %err, "cannot look up user");
-            reply(
-                chat,
-                conn,
-                ChatReply::error(op::SEND_TO_USER, reason::INTERNAL),
-            )
-            .await
+            tracing::warn!(error = %err, "cannot look up user");
+            cx.reply(ChatReply::error(op::SEND_TO_USER, reason::INTERNAL))
+                .await
         }
     }
 }
@@ -60,7 +46,7 @@ mod tests {
         let from = add_user(&chat, "user1", "123456").await;
         let to = add_user(&chat, "user2", "123456").await;
         let target = format!("user_{to}");
-        send_to_user(&chat, &conn(1), Some(from), &target, "psst").await;
+        send_to_user(&Ctx::new(&chat, &conn(1), Some(from)), &target, "psst").await;
         let calls = chat.engine().take();
         let Call::Publish(channel, delivered) = &calls[0] else {
             panic!("expected a publish, got {calls:?}");
@@ -77,7 +63,7 @@ mod tests {
     async fn unknown_users_and_non_user_channels_are_refused() {
         let chat = test_chat().await;
         let from = add_user(&chat, "user1", "123456").await;
-        send_to_user(&chat, &conn(1), Some(from), "user_999", "psst").await;
+        send_to_user(&Ctx::new(&chat, &conn(1), Some(from)), "user_999", "psst").await;
         assert_eq!(
             chat.engine().take(),
             vec![Call::Send(
@@ -85,7 +71,7 @@ mod tests {
                 json!({"op":"sendtouser","error":"Unknown user"})
             )]
         );
-        send_to_user(&chat, &conn(1), Some(from), "room_1", "psst").await;
+        send_to_user(&Ctx::new(&chat, &conn(1), Some(from)), "room_1", "psst").await;
         assert_eq!(
             chat.engine().take(),
             vec![Call::Send(

@@ -1,14 +1,13 @@
-//! What the three send ops share: check the sender and the text, publish a delivery built by
-//! serde, answer the sender.
+//! Not an op: what the three send ops share. Check the sender and the text, publish the
+//! delivery, answer the sender.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use connmix_protocol::chat::{ChatReply, DeliveryRef};
 
-use super::{member, reason, reply};
+use super::{reason, Ctx};
 use crate::channel::Channel;
-use crate::chat::Chat;
-use crate::engine::{ChatEngine, Conn};
+use crate::engine::ChatEngine;
 
 /// A message that passed the checks, ready to publish.
 pub(crate) struct Outgoing<'a> {
@@ -21,12 +20,9 @@ pub(crate) struct Outgoing<'a> {
 /// Checks login, message size and the sender's rate; the reason for the browser on refusal.
 ///
 /// The rate is checked last so that refused (empty, oversized) messages cost no tokens.
-pub(crate) fn admit<'a, E>(
-    chat: &Chat<E>,
-    uid: Option<u64>,
-    text: &'a str,
-) -> Result<Outgoing<'a>, &'static str> {
-    let Some(uid) = member(uid) else {
+pub(crate) fn admit<'a, E>(cx: &Ctx<'_, E>, text: &'a str) -> Result<Outgoing<'a>, &'static str> {
+    let chat = cx.chat;
+    let Some(uid) = cx.user else {
         return Err(reason::NO_ACCESS);
     };
     if text.is_empty() {
@@ -43,12 +39,12 @@ pub(crate) fn admit<'a, E>(
 
 /// Publishes `message` on `channel`, then tells the sender how it went.
 pub(crate) async fn publish<E: ChatEngine>(
-    chat: &Chat<E>,
-    conn: &Conn,
+    cx: &Ctx<'_, E>,
     op: &str,
     channel: &Channel,
     message: Outgoing<'_>,
 ) {
+    let chat = cx.chat;
     // A missing name only loses the `from` field; the message still goes out.
     let from = match chat.names.get(&chat.db, message.uid).await {
         Ok(name) => name,
@@ -67,15 +63,15 @@ pub(crate) async fn publish<E: ChatEngine>(
     };
     let answer = match chat.engine.publish(&channel, delivery.to_json()).await {
         Ok(delivered) => {
-            tracing::debug!(node = %conn.node, client_id = %conn.client, op, channel, delivered, "published");
+            tracing::debug!(channel, delivered, "published");
             ChatReply::success(op)
         }
         Err(err) => {
-            tracing::warn!(node = %conn.node, client_id = %conn.client, op, channel, error = %err, "cannot publish");
+            tracing::warn!(channel, error = %err, "cannot publish");
             ChatReply::error(op, reason::INTERNAL)
         }
     };
-    reply(chat, conn, answer).await;
+    cx.reply(answer).await;
 }
 
 fn now_millis() -> u64 {

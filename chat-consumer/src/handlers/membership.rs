@@ -1,0 +1,198 @@
+//! `subscribe` and `unsubscribe`: join or leave rooms, `broadcast`, or one's own `user_<uid>`
+//! channel. Both take the same names and the same permission checks.
+
+use connmix_protocol::chat::{op, ChatReply};
+
+use super::{reason, Ctx};
+use crate::channel::Channel;
+use crate::engine::ChatEngine;
+
+/// Which way a membership request goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Change {
+    /// `subscribe`.
+    Join,
+    /// `unsubscribe`.
+    Leave,
+}
+
+impl Change {
+    /// The op answered.
+    pub fn op(self) -> &'static str {
+        match self {
+            Change::Join => op::SUBSCRIBE,
+            Change::Leave => op::UNSUBSCRIBE,
+        }
+    }
+}
+
+/// Subscribes the connection to `channels` or unsubscribes it from them: all of them, or none
+/// if any is refused.
+pub async fn membership<E: ChatEngine>(cx: &Ctx<'_, E>, change: Change, channels: &[String]) {
+    let op = change.op();
+    let names = match checked(cx, channels) {
+        Ok(names) => names,
+        Err(why) => return cx.reply(ChatReply::error(op, why)).await,
+    };
+    let engine = &cx.chat.engine;
+    let done = match change {
+        Change::Join => engine.subscribe(cx.conn, &names).await,
+        Change::Leave => engine.unsubscribe(cx.conn, &names).await,
+    };
+    let answer = match done {
+        Ok(()) => ChatReply::success(op),
+        Err(err) => {
+            tracing::warn!(error = %err, "engine refused");
+            ChatReply::error(op, reason::INTERNAL)
+        }
+    };
+    cx.reply(answer).await;
+}
+
+/// The channels in canonical form if the user may use every one of them, else the reason
+/// for the first refusal.
+fn checked<E>(cx: &Ctx<'_, E>, channels: &[String]) -> Result<Vec<String>, String> {
+    let Some(uid) = cx.user else {
+        return Err(reason::NO_ACCESS.to_owned());
+    };
+    let limits = &cx.chat.limits;
+    if channels.len() > limits.max_channels_per_request {
+        return Err(reason::TOO_MANY_CHANNELS.to_owned());
+    }
+    channels
+        .iter()
+        .map(|name| {
+            Channel::parse_for_member(name, uid, limits.max_room_name)
+                .map(|channel| channel.to_string())
+                .map_err(|err| format!("{err}: {name}"))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::testing::{conn, test_chat, Call};
+
+    fn strings(names: &[&str]) -> Vec<String> {
+        names.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[tokio::test]
+    async fn member_joins_rooms_broadcast_and_own_channel() {
+        let chat = test_chat().await;
+        let channels = strings(&["room_101", "broadcast", "user_7"]);
+        membership(&Ctx::new(&chat, &conn(1), Some(7)), Change::Join, &channels).await;
+        assert_eq!(
+            chat.engine().take(),
+            vec![
+                Call::Subscribe(conn(1), channels),
+                Call::Send(conn(1), json!({"op":"subscribe","success":true})),
+            ]
+        );
+    }
+
+    #[tokio::test]
+    async fn anonymous_or_failed_login_gets_no_access() {
+        let chat = test_chat().await;
+        for change in [Change::Join, Change::Leave] {
+            let sender = conn(1);
+            let cx = Ctx::new(&chat, &sender, None);
+            membership(&cx, change, &strings(&["room_101"])).await;
+            assert_eq!(
+                chat.engine().take(),
+                vec![Call::Send(
+                    conn(1),
+                    json!({"op":change.op(),"error":"No access"})
+                )]
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn another_users_channel_refuses_the_whole_request() {
+        let chat = test_chat().await;
+        membership(
+            &Ctx::new(&chat, &conn(1), Some(7)),
+            Change::Join,
+            &strings(&["room_101", "user_8"]),
+        )
+        .await;
+        assert_eq!(
+            chat.engine().take(),
+            vec![Call::Send(
+                conn(1),
+                json!({"op":"subscribe","error":"No access: user_8"})
+            )]
+        );
+    }
+
+    #[tokio::test]
+    async fn invalid_names_are_refused() {
+        let chat = test_chat().await;
+        membership(
+            &Ctx::new(&chat, &conn(1), Some(7)),
+            Change::Join,
+            &strings(&["room_a\"b"]),
+        )
+        .await;
+        assert_eq!(
+            chat.engine().take(),
+            vec![Call::Send(
+                conn(1),
+                json!({"op":"subscribe","error":"Invalid channel: room_a\"b"})
+            )]
+        );
+    }
+
+    #[tokio::test]
+    async fn too_many_channels_are_refused() {
+        let chat = test_chat().await;
+        let many: Vec<String> = (0..=chat.limits().max_channels_per_request)
+            .map(|i| format!("room_{i}"))
+            .collect();
+        membership(&Ctx::new(&chat, &conn(1), Some(7)), Change::Join, &many).await;
+        assert_eq!(
+            chat.engine().take(),
+            vec![Call::Send(
+                conn(1),
+                json!({"op":"subscribe","error":"Too many channels"})
+            )]
+        );
+    }
+
+    #[tokio::test]
+    async fn engine_failure_is_reported_to_the_browser() {
+        let chat = test_chat().await;
+        chat.engine().fail_calls(true);
+        membership(
+            &Ctx::new(&chat, &conn(1), Some(7)),
+            Change::Join,
+            &strings(&["room_1"]),
+        )
+        .await;
+        assert_eq!(
+            chat.engine().take(),
+            vec![Call::Send(
+                conn(1),
+                json!({"op":"subscribe","error":reason::INTERNAL})
+            )]
+        );
+    }
+
+    #[tokio::test]
+    async fn member_leaves_a_room() {
+        let chat = test_chat().await;
+        let rooms = vec!["room_101".to_owned()];
+        membership(&Ctx::new(&chat, &conn(1), Some(3)), Change::Leave, &rooms).await;
+        assert_eq!(
+            chat.engine().take(),
+            vec![
+                Call::Unsubscribe(conn(1), rooms),
+                Call::Send(conn(1), json!({"op":"unsubscribe","success":true})),
+            ]
+        );
+    }
+}
