@@ -6,15 +6,13 @@
 //! publishes every one and acknowledges it. Measured from the first push until the engine has
 //! seen as many acknowledgements as messages.
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use chat_consumer::limits::Limits;
-use chat_consumer::serve::{serve, wait_for_engine};
 use chat_consumer::service::password::Hasher;
 use chat_consumer::service::users;
-use chat_consumer::{db, Chat};
+use chat_consumer::{db, Consumer};
 use connmix_client::Client;
 use connmix_mock::{MockConfig, MockEngine};
 use serde_json::json;
@@ -49,17 +47,17 @@ async fn main() -> anyhow::Result<()> {
         let user = users::create(&db, &format!("user{n}"), "u@example.com", "x".into()).await?;
         uids.push(u64::try_from(user.id)?);
     }
-    let client = Client::builder(engine.center_host()).connect().await?;
-    wait_for_engine(&client, Duration::from_secs(10)).await?;
-    let limits = Limits {
-        messages_per_second: 1e9,
-        message_burst: u32::MAX,
-        workers,
-        ..Limits::default()
+    let consumer = Consumer {
+        limits: Limits {
+            messages_per_second: 1e9,
+            message_burst: u32::MAX,
+            workers,
+            ..Limits::default()
+        },
+        ..Consumer::new(Client::builder(engine.center_host()), db, hasher)
     };
-    let chat = Arc::new(Chat::new(client, db, hasher, limits));
     let cancel = CancellationToken::new();
-    let served = tokio::spawn(serve(Arc::clone(&chat), "chat", cancel.clone()));
+    let served = tokio::spawn(chat_consumer::run(consumer, cancel.clone()));
     engine.wait_for_consumers("chat", 2).await;
 
     let nodes = engine.nodes();

@@ -17,13 +17,15 @@
 //! # Ok(()) }
 //! ```
 //!
-//! A running consumer wraps an engine (anything implementing [`ChatEngine`], such as
-//! `connmix_client::Client`) in a [`Chat`] and hands it to [`serve::serve`].
+//! A running consumer is one call, [`run`], with a [`Consumer`]: the engine client's builder,
+//! the database, the password hasher and the limits. The handlers reach the engine through the
+//! [`ChatEngine`] trait, which `connmix_client::Client` implements and tests fake.
 //!
 //! # Layout
 //! - [`engine`]: the trait for what handlers need from the engine, and [`engine::Conn`].
 //! - [`handlers`]: one file per chat op; [`Chat::handle_event`] routes a queue event to them.
-//! - [`serve`]: the main loop over the engine client, with drain on shutdown.
+//! - [`serve`]: [`run`], the entry point, and the main loop over the engine client, with
+//!   drain on shutdown.
 //! - [`workers`]: runs events concurrently across connections, in order within one.
 //! - [`service`]: users, passwords and logins over the database; [`entity`], [`migration`], [`db`].
 //! - [`channel`], [`rate`], [`limits`]: who may use which channel, and how often.
@@ -52,5 +54,6 @@ pub mod workers;
 
 pub use chat::Chat;
 pub use engine::{ChatEngine, Conn};
+pub use serve::{run, Consumer, Stopped};
 
 pub use error::{Error, ErrorKind, Result};

@@ -1,5 +1,5 @@
-//! The consumer's main loop: take events from the engine, hand them to workers, and on
-//! cancellation drain.
+//! The consumer's entry point, [`run`], and its main loop: take events from the engine, hand
+//! them to workers, and on cancellation drain.
 //!
 //! The engine's memory queue is at-most-once: an event the consumer has taken is lost if the
 //! consumer drops it. So shutdown first stops the engine sending (`queue.unpop`), then handles
@@ -8,14 +8,84 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use connmix_client::{Client, EventStream, QueueEvent};
+use connmix_client::{Client, ClientBuilder, EventStream, QueueEvent};
+use sea_orm::DatabaseConnection;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::chat::Chat;
 use crate::engine::Conn;
 use crate::error::{Error, ErrorKind, Result};
+use crate::limits::Limits;
+use crate::service::password::Hasher;
 use crate::workers::Workers;
+
+/// The queue the tutorial's engine script pushes onto.
+pub const DEFAULT_QUEUE: &str = "chat";
+/// How long [`run`] waits for the first engine node unless told otherwise.
+pub const DEFAULT_ENGINE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Everything [`run`] needs: the engine to consume, the database, and the limits.
+#[derive(Debug)]
+pub struct Consumer {
+    /// The engine client, configured but not yet connected (`Client::builder(center)`).
+    pub engine: ClientBuilder,
+    /// How long to wait at start for at least one engine node before giving up.
+    pub engine_timeout: Duration,
+    /// The queue the engine script pushes onto.
+    pub queue: String,
+    /// The database holding the users (migrated).
+    pub db: DatabaseConnection,
+    /// Hashes and checks passwords.
+    pub hasher: Hasher,
+    /// Limits, workers and the drain deadline.
+    pub limits: Limits,
+}
+
+impl Consumer {
+    /// A consumer of [`DEFAULT_QUEUE`] with the default limits and engine timeout.
+    pub fn new(engine: ClientBuilder, db: DatabaseConnection, hasher: Hasher) -> Self {
+        Self {
+            engine,
+            engine_timeout: DEFAULT_ENGINE_TIMEOUT,
+            queue: DEFAULT_QUEUE.to_owned(),
+            db,
+            hasher,
+            limits: Limits::default(),
+        }
+    }
+}
+
+/// Runs a chat consumer until `shutdown`: connects to the engine, waits for a node, answers
+/// the queue's events and drains on shutdown. What `chat-consumer run` and `dev` do.
+///
+/// Fails with [`ErrorKind::Engine`] when no engine node connects within
+/// [`Consumer::engine_timeout`], or when the engine client stops delivering events.
+pub async fn run(consumer: Consumer, shutdown: CancellationToken) -> Result<Stopped> {
+    let Consumer {
+        engine,
+        engine_timeout,
+        queue,
+        db,
+        hasher,
+        limits,
+    } = consumer;
+    let center = engine.center().to_owned();
+    let unreachable = |err| {
+        Error::new(
+            ErrorKind::Engine,
+            format!("cannot reach the engine at {center}"),
+        )
+        .with_source(err)
+    };
+    let client = engine.connect().await.map_err(unreachable)?;
+    if let Err(err) = client.wait_connected(engine_timeout).await {
+        client.shutdown(Duration::ZERO).await;
+        return Err(unreachable(err));
+    }
+    let chat = Arc::new(Chat::new(client, db, hasher, limits));
+    serve(chat, &queue, shutdown).await
+}
 
 /// How the loop ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -26,8 +96,8 @@ pub enum Stopped {
     DeadlinePassed,
 }
 
-/// Consumes `queue` through `client` until `cancel`, answering with `chat`.
-pub async fn serve(
+/// Consumes `queue` through the chat's engine client until `cancel`.
+pub(crate) async fn serve(
     chat: Arc<Chat<Client>>,
     queue: &str,
     cancel: CancellationToken,
@@ -77,23 +147,6 @@ pub async fn serve(
     } else {
         tracing::warn!("drain deadline passed; some events were not handled");
         Ok(Stopped::DeadlinePassed)
-    }
-}
-
-/// Waits until the client has connected to at least one engine node.
-///
-/// The client retries an unreachable center in the background forever; at start an operator
-/// wants to hear about a wrong `--host` instead.
-pub async fn wait_for_engine(client: &Client, timeout: Duration) -> Result<()> {
-    let mut state = client.state();
-    let connected = tokio::time::timeout(timeout, state.wait_for(|s| s.connected() > 0)).await;
-    match connected {
-        Ok(Ok(_)) => Ok(()),
-        Ok(Err(_)) => Err(Error::new(ErrorKind::Engine, "the engine client closed")),
-        Err(_) => Err(Error::new(
-            ErrorKind::Engine,
-            format!("no engine node connected within {timeout:?}"),
-        )),
     }
 }
 

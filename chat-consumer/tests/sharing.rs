@@ -2,14 +2,11 @@
 
 mod common;
 
-use std::sync::Arc;
 use std::time::Duration;
 
-use chat_consumer::limits::Limits;
-use chat_consumer::serve::{serve, wait_for_engine};
 use chat_consumer::service::password::Hasher;
 use chat_consumer::service::users;
-use chat_consumer::Chat;
+use chat_consumer::Consumer;
 use common::{start, WAIT};
 use connmix_client::Client;
 use connmix_mock::browser::Browser;
@@ -52,7 +49,7 @@ async fn online_becomes(db: &DatabaseConnection, name: &str, expected: i32) -> a
 async fn online_counts_each_logged_in_device_of_a_user() -> anyhow::Result<()> {
     let setup = start(2, &[("user1", "123456")]).await?;
     let nodes = setup.engine.nodes();
-    let db = setup.chat.db().clone();
+    let db = setup.db.clone();
     let mut phone = Browser::connect(nodes[0].chat_addr).await?;
     let mut laptop = Browser::connect(nodes[1].chat_addr).await?;
     log_in(&mut phone, "user1").await?;
@@ -75,18 +72,13 @@ async fn online_counts_each_logged_in_device_of_a_user() -> anyhow::Result<()> {
 async fn two_consumers_share_the_queue_and_answer_each_message_once() -> anyhow::Result<()> {
     let setup = start(1, &[("user1", "123456")]).await?;
     // A second consumer on the same engine and database.
-    let client = Client::builder(setup.engine.center_host())
-        .connect()
-        .await?;
-    wait_for_engine(&client, WAIT).await?;
-    let second = Arc::new(Chat::new(
-        client,
-        setup.chat.db().clone(),
+    let second = Consumer::new(
+        Client::builder(setup.engine.center_host()),
+        setup.db.clone(),
         Hasher::with_cost(64, 1, 2)?,
-        Limits::default(),
-    ));
+    );
     let cancel = CancellationToken::new();
-    let served = tokio::spawn(serve(second, "chat", cancel.clone()));
+    let served = tokio::spawn(chat_consumer::run(second, cancel.clone()));
     tokio::time::timeout(WAIT, setup.engine.wait_for_consumers("chat", 2)).await?;
 
     let node = setup.engine.nodes()[0].clone();

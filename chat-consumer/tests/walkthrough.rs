@@ -5,14 +5,16 @@ mod common;
 
 use std::time::Duration;
 
-use chat_consumer::serve::{wait_for_engine, Stopped};
+use chat_consumer::service::password::Hasher;
 use chat_consumer::service::users;
 use chat_consumer::ErrorKind;
+use chat_consumer::{Consumer, Stopped};
 use common::{start, WAIT};
 use connmix_client::Client;
 use connmix_mock::browser::Browser;
 use connmix_protocol::chat::ChatRequest;
 use serde_json::{json, Value};
+use tokio_util::sync::CancellationToken;
 
 async fn request(browser: &mut Browser, request: ChatRequest) -> anyhow::Result<Value> {
     browser.send_request(&request).await?;
@@ -69,9 +71,7 @@ async fn two_browsers_on_two_nodes_chat_in_a_room() -> anyhow::Result<()> {
     }
     assert_eq!(got[1], json!({"op":"sendtoroom","success":true}));
 
-    let user1 = users::find_by_name(setup.chat.db(), "user1")
-        .await?
-        .unwrap();
+    let user1 = users::find_by_name(&setup.db, "user1").await?.unwrap();
     assert_eq!(user1.online, 1);
 
     setup.cancel.cancel();
@@ -150,13 +150,22 @@ async fn an_unreachable_engine_is_reported() -> anyhow::Result<()> {
     let port = std::net::TcpListener::bind("127.0.0.1:0")?
         .local_addr()?
         .port();
-    let client = Client::builder(format!("127.0.0.1:{port}"))
-        .connect()
-        .await?;
-    let err = wait_for_engine(&client, Duration::from_millis(300))
+    let db = chat_consumer::db::connect("sqlite::memory:").await?;
+    let consumer = Consumer {
+        engine_timeout: Duration::from_millis(300),
+        ..Consumer::new(
+            Client::builder(format!("127.0.0.1:{port}")),
+            db,
+            Hasher::with_cost(64, 1, 2)?,
+        )
+    };
+    let err = chat_consumer::run(consumer, CancellationToken::new())
         .await
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Engine);
-    client.shutdown(Duration::ZERO).await;
+    assert!(
+        err.to_string().contains(&format!("127.0.0.1:{port}")),
+        "the error names the address tried: {err}"
+    );
     Ok(())
 }

@@ -6,7 +6,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use chat_consumer::serve::wait_for_engine;
 use connmix_client::protocol::script::ScriptEvent;
 use connmix_client::Client;
 use tokio::sync::Semaphore;
@@ -20,7 +19,10 @@ pub async fn run(host: &str, queue: &str) -> anyhow::Result<()> {
         .connect()
         .await
         .with_context(|| format!("cannot reach the engine at {host}"))?;
-    wait_for_engine(&client, Duration::from_secs(10)).await?;
+    client
+        .wait_connected(Duration::from_secs(10))
+        .await
+        .with_context(|| format!("cannot reach the engine at {host}"))?;
     let mut events = client.consume(&[queue]).await?;
     let limit = Arc::new(Semaphore::new(IN_FLIGHT));
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;

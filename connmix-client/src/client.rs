@@ -351,6 +351,26 @@ impl Client {
         self.shared().state.subscribe()
     }
 
+    /// Waits until at least one engine node is connected, at most `timeout`.
+    ///
+    /// The client retries an unreachable center and its nodes in the background forever; a
+    /// program starting up usually wants to hear about a wrong address instead. Fails with
+    /// [`ClientErrorKind::Timeout`] when no node connected in time, and with
+    /// [`ClientErrorKind::Closed`] once the client is shut down.
+    pub async fn wait_connected(&self, timeout: Duration) -> Result<(), ClientError> {
+        self.check_open()?;
+        let mut state = self.state();
+        let connected = tokio::time::timeout(timeout, state.wait_for(|s| s.connected() > 0)).await;
+        match connected {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(_)) => Err(ClientError::closed()),
+            Err(_) => Err(ClientError::new(
+                ClientErrorKind::Timeout,
+                format!("no engine node connected within {timeout:?}"),
+            )),
+        }
+    }
+
     /// Reads the center now: connects to new nodes, stops removed ones.
     pub async fn resync(&self) -> Result<(), ClientError> {
         self.check_open()?;

@@ -77,6 +77,11 @@ impl ClientBuilder {
         }
     }
 
+    /// The center address the client will read the node list from, as given.
+    pub fn center(&self) -> &str {
+        &self.options.center
+    }
+
     /// Basic credentials for the center, every node's WebSocket and the HTTP push API.
     pub fn credentials(mut self, user: impl Into<String>, password: impl Into<String>) -> Self {
         self.options.credentials = Some(Credentials::new(user, password));

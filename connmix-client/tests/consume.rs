@@ -77,15 +77,12 @@ async fn unpop_ends_the_stream_and_stops_consumption() {
 
 #[tokio::test]
 async fn a_slow_application_loses_nothing_and_calls_still_complete() {
-    let engine = engine(1).await;
-    let client = fast(engine.center_host())
-        .event_buffer(4)
-        .connect()
-        .await
-        .unwrap();
-    let mut stream = client.consume(&["chat"]).await.unwrap();
-    within("a consumer", engine.wait_for_consumers("chat", 1)).await;
-    let node = engine.node(0).unwrap().id;
+    let Consuming {
+        engine,
+        client,
+        mut stream,
+        node,
+    } = consuming_with(engine(1).await, |client| client.event_buffer(4)).await;
     let producer = engine.producer(&node).unwrap();
     let browser = producer.register_client(None);
     const N: u64 = 300;
@@ -112,14 +109,12 @@ async fn legacy_dialect_consumes_from_a_legacy_engine() {
     })
     .await
     .unwrap();
-    let client = fast(engine.center_host())
-        .dialect(Dialect::Legacy)
-        .connect()
-        .await
-        .unwrap();
-    let mut stream = client.consume(&["chat"]).await.unwrap();
-    within("a consumer", engine.wait_for_consumers("chat", 1)).await;
-    let node = engine.node(0).unwrap().id;
+    let Consuming {
+        engine,
+        client,
+        mut stream,
+        node,
+    } = consuming_with(engine, |client| client.dialect(Dialect::Legacy)).await;
     let producer = engine.producer(&node).unwrap();
     let browser = producer.register_client(None);
     producer.push("chat", browser, json!({"k": 1})).unwrap();

@@ -27,12 +27,15 @@ fn is_disconnect(event: &ConnectionEvent) -> bool {
 async fn pings_keep_an_idle_consumer_past_the_engine_read_timeout() {
     let read_timeout = Duration::from_millis(300);
     let engine = engine_with_read_timeout(read_timeout).await;
-    let client = fast(engine.center_host())
-        .ping_interval(Duration::from_millis(50))
-        .connect()
-        .await
-        .unwrap();
-    let mut stream = client.consume(&["chat"]).await.unwrap();
+    let Consuming {
+        engine,
+        client,
+        mut stream,
+        node,
+    } = consuming_with(engine, |client| {
+        client.ping_interval(Duration::from_millis(50))
+    })
+    .await;
     let mut events = client.events();
     // Several read timeouts pass with nothing to do but ping.
     let waited = tokio::time::timeout(read_timeout * 4, async {
@@ -45,7 +48,6 @@ async fn pings_keep_an_idle_consumer_past_the_engine_read_timeout() {
     .await;
     assert!(waited.is_err(), "the idle connection was dropped");
     assert_eq!(engine.counters().api_connections, 1);
-    let node = engine.node(0).unwrap().id;
     let producer = engine.producer(&node).unwrap();
     let browser = producer.register_client(None);
     producer.push("chat", browser, json!(1)).unwrap();
@@ -76,11 +78,12 @@ async fn without_pings_inside_the_read_timeout_the_engine_drops_the_consumer() {
 
 #[tokio::test]
 async fn dropped_connection_reconnects_and_consumes_again() {
-    let engine = engine(1).await;
-    let client = fast(engine.center_host()).connect().await.unwrap();
-    let mut stream = client.consume(&["chat"]).await.unwrap();
-    within("a consumer", engine.wait_for_consumers("chat", 1)).await;
-    let node = engine.node(0).unwrap().id;
+    let Consuming {
+        engine,
+        client,
+        mut stream,
+        node,
+    } = consuming().await;
     let mut events = client.events();
     engine.drop_consumers(&node);
     wait_event(&mut events, is_disconnect).await;
@@ -94,11 +97,12 @@ async fn dropped_connection_reconnects_and_consumes_again() {
 
 #[tokio::test]
 async fn killed_node_restarted_on_the_same_port_is_reconnected_and_consumed() {
-    let engine = engine(1).await;
-    let client = fast(engine.center_host()).connect().await.unwrap();
-    let mut stream = client.consume(&["chat"]).await.unwrap();
-    within("a consumer", engine.wait_for_consumers("chat", 1)).await;
-    let node = engine.node(0).unwrap().id;
+    let Consuming {
+        engine,
+        client,
+        mut stream,
+        node,
+    } = consuming().await;
     let mut events = client.events();
     engine.kill_node(&node).await;
     wait_event(&mut events, is_disconnect).await;
@@ -121,11 +125,12 @@ async fn killed_node_restarted_on_the_same_port_is_reconnected_and_consumed() {
 
 #[tokio::test]
 async fn half_open_peer_is_detected_and_pending_requests_fail_as_disconnected() {
-    let engine = engine(1).await;
-    let client = fast(engine.center_host()).connect().await.unwrap();
-    let mut stream = client.consume(&["chat"]).await.unwrap();
-    within("a consumer", engine.wait_for_consumers("chat", 1)).await;
-    let node = engine.node(0).unwrap().id;
+    let Consuming {
+        engine,
+        client,
+        mut stream,
+        node,
+    } = consuming().await;
     let mut events = client.events();
     engine.set_unresponsive(&node, true);
     // Request timeout is 5 s, pong timeout 300 ms: the call must end by the disconnect.
@@ -161,4 +166,28 @@ async fn a_call_the_engine_never_answers_times_out() {
     let err = client.publish("room", "x").await.unwrap_err();
     assert_eq!(err.kind(), ClientErrorKind::Timeout);
     client.shutdown(Duration::from_millis(100)).await;
+}
+
+#[tokio::test]
+async fn wait_connected_returns_with_a_node_up_and_times_out_without_one() {
+    let engine = engine(1).await;
+    let client = fast(engine.center_host()).connect().await.unwrap();
+    client.wait_connected(WAIT).await.unwrap();
+    client.shutdown(WAIT).await;
+    let err = client.wait_connected(WAIT).await.unwrap_err();
+    assert_eq!(err.kind(), ClientErrorKind::Closed, "{err}");
+
+    // A port nobody listens on: bound, then released.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let nowhere = fast(format!("127.0.0.1:{port}")).connect().await.unwrap();
+    let err = nowhere
+        .wait_connected(Duration::from_millis(200))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ClientErrorKind::Timeout, "{err}");
+    nowhere.shutdown(Duration::ZERO).await;
 }

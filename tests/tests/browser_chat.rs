@@ -2,15 +2,12 @@
 //! of two engine nodes, log in as two users, join a room, and one sees what the other sends.
 //! Screenshots land in `target/e2e-screenshots/`.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use chat_consumer::limits::Limits;
-use chat_consumer::serve::{serve, wait_for_engine};
 use chat_consumer::service::password::Hasher;
 use chat_consumer::service::users;
-use chat_consumer::Chat;
+use chat_consumer::Consumer;
 use connmix_client::Client;
 use connmix_e2e::browser::{screenshot_dir, Chromedriver};
 use connmix_mock::{MockConfig, MockEngine};
@@ -102,11 +99,9 @@ async fn two_browsers_on_two_nodes_chat_in_a_room() -> anyhow::Result<()> {
     for name in ["user1", "user2"] {
         users::ensure(&db, &hasher, name, &format!("{name}@example.com"), "123456").await?;
     }
-    let client = Client::builder(engine.center_host()).connect().await?;
-    wait_for_engine(&client, WAIT).await?;
-    let chat = Arc::new(Chat::new(client, db, hasher, Limits::default()));
+    let consumer = Consumer::new(Client::builder(engine.center_host()), db, hasher);
     let cancel = CancellationToken::new();
-    let served = tokio::spawn(serve(chat, "chat", cancel.clone()));
+    let served = tokio::spawn(chat_consumer::run(consumer, cancel.clone()));
 
     let nodes = engine.nodes();
     let mut driver = Chromedriver::start().await?;

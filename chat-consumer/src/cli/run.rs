@@ -1,12 +1,9 @@
 //! `run`: migrate, connect to the engine, serve until a signal, drain.
 
-use anyhow::Context as _;
-use std::sync::Arc;
 use std::time::Duration;
 
-use chat_consumer::serve::{serve, wait_for_engine, Stopped};
 use chat_consumer::service::password::Hasher;
-use chat_consumer::Chat;
+use chat_consumer::{Consumer, Stopped};
 use connmix_client::Client;
 use sea_orm::DatabaseConnection;
 use tokio_util::sync::CancellationToken;
@@ -33,22 +30,17 @@ pub(super) async fn consume(
     credentials: Option<(String, String)>,
     cancel: CancellationToken,
 ) -> anyhow::Result<()> {
-    let limits = args.limits()?;
-    let mut builder = Client::builder(host);
+    let mut engine = Client::builder(host);
     if let Some((user, password)) = credentials {
-        builder = builder.credentials(user, password);
+        engine = engine.credentials(user, password);
     }
-    let client = builder
-        .connect()
-        .await
-        .with_context(|| format!("cannot reach the engine at {host}"))?;
-    let wait = Duration::from_secs(args.engine_timeout_secs);
-    if let Err(err) = wait_for_engine(&client, wait).await {
-        client.shutdown(Duration::ZERO).await;
-        return Err(err).with_context(|| format!("cannot reach the engine at {host}"));
-    }
-    let chat = Arc::new(Chat::new(client, db, hasher, limits));
-    match serve(chat, &args.queue, cancel).await? {
+    let consumer = Consumer {
+        engine_timeout: Duration::from_secs(args.engine_timeout_secs),
+        queue: args.queue.clone(),
+        limits: args.limits()?,
+        ..Consumer::new(engine, db, hasher)
+    };
+    match chat_consumer::run(consumer, cancel).await? {
         Stopped::Drained => tracing::info!("stopped"),
         Stopped::DeadlinePassed => {
             tracing::warn!("stopped before every received event was handled")

@@ -3,24 +3,24 @@
 
 #![allow(dead_code, unreachable_pub)]
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
 use chat_consumer::limits::Limits;
-use chat_consumer::serve::{serve, wait_for_engine, Stopped};
 use chat_consumer::service::password::Hasher;
 use chat_consumer::service::users;
-use chat_consumer::{db, Chat};
+use chat_consumer::{db, Consumer, Stopped};
 use connmix_client::Client;
 use connmix_mock::{MockConfig, MockEngine};
+use sea_orm::DatabaseConnection;
 use tokio_util::sync::CancellationToken;
 
 pub const WAIT: Duration = Duration::from_secs(10);
 
 pub struct Setup {
     pub engine: MockEngine,
-    pub chat: Arc<Chat<Client>>,
+    /// The consumer's database, with the users added.
+    pub db: DatabaseConnection,
     pub cancel: CancellationToken,
     pub served: tokio::task::JoinHandle<chat_consumer::Result<Stopped>>,
 }
@@ -38,24 +38,26 @@ pub async fn start(nodes: usize, users_to_add: &[(&str, &str)]) -> anyhow::Resul
         let hash = hasher.hash(password).await?;
         users::create(&db, name, &format!("{name}@example.com"), hash).await?;
     }
-    let client = Client::builder(engine.center_host())
-        .event_buffer(10_000)
-        .connect()
-        .await?;
-    wait_for_engine(&client, WAIT).await?;
-    let limits = Limits {
-        drain_timeout: Duration::from_secs(5),
-        ..Limits::default()
+    let consumer = Consumer {
+        engine_timeout: WAIT,
+        limits: Limits {
+            drain_timeout: Duration::from_secs(5),
+            ..Limits::default()
+        },
+        ..Consumer::new(
+            Client::builder(engine.center_host()).event_buffer(10_000),
+            db.clone(),
+            hasher,
+        )
     };
-    let chat = Arc::new(Chat::new(client, db, hasher, limits));
     let cancel = CancellationToken::new();
-    let served = tokio::spawn(serve(Arc::clone(&chat), "chat", cancel.clone()));
+    let served = tokio::spawn(chat_consumer::run(consumer, cancel.clone()));
     tokio::time::timeout(WAIT, engine.wait_for_consumers("chat", nodes))
         .await
         .context("consumer never consumed every node")?;
     Ok(Setup {
         engine,
-        chat,
+        db,
         cancel,
         served,
     })

@@ -30,6 +30,43 @@ pub async fn engine(nodes: usize) -> MockEngine {
     .expect("mock engine starts")
 }
 
+/// What most tests start from: an engine, a client consuming `chat` on every node of it, and
+/// the first node's id.
+pub struct Consuming {
+    pub engine: MockEngine,
+    pub client: Client,
+    pub stream: EventStream,
+    pub node: NodeId,
+}
+
+/// A one-node engine and a [`fast`] client consuming `chat` there.
+pub async fn consuming() -> Consuming {
+    consuming_with(engine(1).await, |client| client).await
+}
+
+/// `engine` and a [`fast`] client, adjusted by `tune`, consuming `chat` on every node, once
+/// the engine counts a consumer on each.
+pub async fn consuming_with(
+    engine: MockEngine,
+    tune: impl FnOnce(ClientBuilder) -> ClientBuilder,
+) -> Consuming {
+    let client = tune(fast(engine.center_host())).connect().await.unwrap();
+    let stream = client.consume(&["chat"]).await.unwrap();
+    let nodes = engine.nodes();
+    within(
+        "a consumer on every node",
+        engine.wait_for_consumers("chat", nodes.len()),
+    )
+    .await;
+    let node = nodes[0].id.clone();
+    Consuming {
+        engine,
+        client,
+        stream,
+        node,
+    }
+}
+
 /// Short timeouts so failures and reconnects take milliseconds, not minutes.
 pub fn fast(center: impl Into<String>) -> ClientBuilder {
     Client::builder(center)
