@@ -218,7 +218,7 @@ impl Client {
             },
             Route::Any => any()?,
         };
-        let op = op_name(&call);
+        let op = call.known_method().unwrap_or("call");
         let timeout = self.shared().options.request_timeout;
         handle
             .request(op, timeout, |reply, deadline| Command::Call {
@@ -424,18 +424,6 @@ fn settle(replies: Vec<Result<(), ClientError>>) -> Result<(), ClientError> {
         }
     }
     Ok(())
-}
-
-fn op_name(call: &Call) -> &'static str {
-    match call {
-        Call::QueuePop { .. } => method::QUEUE_POP,
-        Call::QueueUnpop => method::QUEUE_UNPOP,
-        Call::ConnCall { .. } => method::CONN_CALL,
-        Call::MeshSend { .. } => method::MESH_SEND,
-        Call::MeshPublish { .. } => method::MESH_PUBLISH,
-        Call::ServerPing => method::SERVER_PING,
-        Call::Other { .. } => "call",
-    }
 }
 
 /// A result of `{"s": false}` without an engine error is still a failure.

@@ -4,10 +4,10 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use axum::extract::ws::{Message, WebSocket};
-use connmix_protocol::frame::{PING_TEXT, PONG_TEXT};
+use connmix_protocol::frame::PONG_TEXT;
 use connmix_protocol::reply::Status;
 use connmix_protocol::{
-    Call, CallResult, EngineError, ErrorCode, Event, QueueMessage, Reply, Request, RequestEnvelope,
+    Call, CallResult, ClientFrame, EngineError, ErrorCode, Event, QueueMessage, Reply, Request,
 };
 use futures_util::{SinkExt, StreamExt};
 use tokio::sync::{mpsc, watch};
@@ -180,16 +180,11 @@ impl ApiConnection {
     /// Answers one text frame.
     async fn handle(&mut self, text: &str) -> String {
         let dialect = self.state.cluster.config.dialect;
-        if text.trim() == PING_TEXT {
-            return PONG_TEXT.to_owned();
-        }
-        let (id, call) = match Request::decode(text) {
-            Ok(request) => (request.id, request.call),
+        let Request { id, call } = match ClientFrame::decode_answerable(text) {
+            Ok(ClientFrame::Request(request)) => request,
+            Ok(ClientFrame::Ping) => return PONG_TEXT.to_owned(),
             // Error 101 still names the request, when the frame had an id.
-            Err(err) => {
-                let id = RequestEnvelope::decode(text).ok().and_then(|e| e.id);
-                return invalid(id, err).encode(dialect);
-            }
+            Err(bad) => return invalid(bad.id, bad.error).encode(dialect),
         };
         tracing::trace!(node = %self.state.runtime.node.addrs.id, op = call.method(), ?id, "request");
         let outcome = self.execute(call).await;

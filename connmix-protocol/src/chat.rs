@@ -37,8 +37,9 @@ pub mod op {
 pub const JSON_FORMAT_ERROR: &str = "Json format error";
 
 /// One request from a browser.
-#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "structural-serde", derive(Serialize, Deserialize))]
+#[cfg_attr(feature = "structural-serde", serde(rename_all = "snake_case"))]
 pub enum ChatRequest {
     /// `{"op":"auth","args":[name, password]}`.
     Auth {

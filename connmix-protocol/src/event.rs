@@ -1,5 +1,6 @@
 //! Events: what an engine node pushes to a consumer without being asked.
 
+#[cfg(feature = "structural-serde")]
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
@@ -16,8 +17,9 @@ pub mod name {
 }
 
 /// An event pushed by the engine.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, PartialEq)]
+#[cfg_attr(feature = "structural-serde", derive(Serialize, Deserialize))]
+#[cfg_attr(feature = "structural-serde", serde(rename_all = "snake_case"))]
 pub enum Event {
     /// One message taken from a queue this connection consumes.
     QueuePop(QueueMessage),
@@ -34,7 +36,8 @@ pub enum Event {
 ///
 /// The engine hands each queued message to exactly one consumer connection and forgets it:
 /// delivery is at most once.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
+#[cfg_attr(feature = "structural-serde", derive(Serialize, Deserialize))]
 pub struct QueueMessage {
     /// `n`: the node that holds the browser connection (absent in engine 1.0.1).
     pub node: Option<NodeId>,

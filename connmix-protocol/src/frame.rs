@@ -1,8 +1,10 @@
 //! Whole WebSocket text frames of `/ws/v1`, one enum per direction.
 
+#[cfg(feature = "structural-serde")]
 use serde::{Deserialize, Serialize};
 
 use crate::error::DecodeError;
+use crate::request::RequestEnvelope;
 use crate::wire;
 use crate::{Dialect, Event, Reply, Request};
 
@@ -12,8 +14,9 @@ pub const PING_TEXT: &str = "ping";
 pub const PONG_TEXT: &str = "pong";
 
 /// A text frame from a consumer to an engine node.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, PartialEq)]
+#[cfg_attr(feature = "structural-serde", derive(Serialize, Deserialize))]
+#[cfg_attr(feature = "structural-serde", serde(rename_all = "snake_case"))]
 pub enum ClientFrame {
     /// The bare text `ping`, answered with `pong`.
     Ping,
@@ -21,13 +24,36 @@ pub enum ClientFrame {
     Request(Request),
 }
 
+/// A consumer's frame that is not a valid request, with the request id when the frame named
+/// one: an engine still answers it (error 101) under that id.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{error}")]
+pub struct InvalidRequest {
+    /// The frame's request id, if it had a readable one.
+    pub id: Option<u64>,
+    /// What is wrong with it.
+    #[source]
+    pub error: DecodeError,
+}
+
 impl ClientFrame {
     /// Decodes a text frame in any dialect.
     pub fn decode(text: &str) -> Result<Self, DecodeError> {
+        Self::decode_answerable(text).map_err(|invalid| invalid.error)
+    }
+
+    /// Decodes like [`decode`](Self::decode), keeping the id of a request whose method or
+    /// params are invalid, so that the error reply can name the request.
+    pub fn decode_answerable(text: &str) -> Result<Self, InvalidRequest> {
         if text.trim() == PING_TEXT {
             return Ok(ClientFrame::Ping);
         }
-        Request::decode(text).map(ClientFrame::Request)
+        Request::decode(text)
+            .map(ClientFrame::Request)
+            .map_err(|error| InvalidRequest {
+                id: RequestEnvelope::decode(text).ok().and_then(|e| e.id),
+                error,
+            })
     }
 
     /// Encodes the frame's text in a dialect.
@@ -40,8 +66,9 @@ impl ClientFrame {
 }
 
 /// A text frame from an engine node to a consumer.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, PartialEq)]
+#[cfg_attr(feature = "structural-serde", derive(Serialize, Deserialize))]
+#[cfg_attr(feature = "structural-serde", serde(rename_all = "snake_case"))]
 pub enum EngineFrame {
     /// The bare text `pong`.
     Pong,
@@ -87,5 +114,23 @@ impl EngineFrame {
             EngineFrame::Reply(reply) => reply.encode(dialect),
             EngineFrame::Event(event) => event.encode(dialect),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_invalid_request_keeps_its_id_for_the_error_reply() {
+        let bad = ClientFrame::decode_answerable(r#"{"i":7,"m":"conn.call","p":{}}"#).unwrap_err();
+        assert_eq!(bad.id, Some(7));
+        assert_eq!(bad.error, DecodeError::Missing("c"));
+        let unnamed = ClientFrame::decode_answerable("{not json").unwrap_err();
+        assert_eq!(unnamed.id, None);
+        assert_eq!(
+            ClientFrame::decode_answerable(" ping "),
+            Ok(ClientFrame::Ping)
+        );
     }
 }

@@ -6,7 +6,6 @@
 use serde_json::Value;
 
 use crate::error::DecodeError;
-use crate::request::method;
 use crate::wire;
 use crate::Call;
 
@@ -20,17 +19,7 @@ pub fn publish_path(api: &str) -> String {
     format!("/{api}/mesh/publish")
 }
 
-/// Which push a request path names, as the WebSocket method of the same meaning.
-pub fn method_for_path(path: &str) -> Option<&'static str> {
-    let tail = path.trim_start_matches('/').split_once('/')?.1;
-    match tail {
-        "mesh/send" => Some(method::MESH_SEND),
-        "mesh/publish" => Some(method::MESH_PUBLISH),
-        _ => None,
-    }
-}
-
-/// Decodes a push body for a method ([`method::MESH_SEND`] or [`method::MESH_PUBLISH`]).
+/// Decodes a push body for a method ([`MESH_SEND`](crate::request::method::MESH_SEND) or [`MESH_PUBLISH`](crate::request::method::MESH_PUBLISH)).
 pub fn decode_push(method: &str, body: &str) -> Result<Call, DecodeError> {
     let params = Value::Object(wire::parse_object(body)?);
     Call::from_wire(method, params)

@@ -56,12 +56,12 @@ pub use credentials::Credentials;
 pub use dialect::Dialect;
 pub use error::DecodeError;
 pub use event::{Event, QueueMessage};
-pub use frame::{ClientFrame, EngineFrame};
+pub use frame::{ClientFrame, EngineFrame, InvalidRequest};
 pub use ids::{ClientId, NodeId};
 pub use payload::Payload;
 pub use raw::RawJson;
 pub use reply::{CallResult, EngineError, ErrorCode, Reply, Status};
-pub use request::{Call, ConnFunc, Request, RequestEnvelope};
+pub use request::{Call, ConnFunc, Request};
 
 /// The engine's default read timeout: an API connection that sends nothing for this long is
 /// closed. Consumers must ping well inside it.

@@ -2,6 +2,7 @@
 
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine as _;
+#[cfg(feature = "structural-serde")]
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
@@ -11,13 +12,14 @@ use crate::wire;
 /// What a browser connection receives: one WebSocket text frame or one binary frame.
 ///
 /// On the wire the data is the field `d`; binary data is base64 and marked `"t":"binary"`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "structural-serde", derive(Serialize, Deserialize))]
+#[cfg_attr(feature = "structural-serde", serde(rename_all = "snake_case"))]
 pub enum Payload {
     /// A text frame.
     Text(String),
     /// A binary frame.
-    Binary(#[serde(with = "base64_field")] Vec<u8>),
+    Binary(#[cfg_attr(feature = "structural-serde", serde(with = "base64_field"))] Vec<u8>),
 }
 
 impl Payload {
@@ -93,6 +95,7 @@ impl From<Vec<u8>> for Payload {
     }
 }
 
+#[cfg(feature = "structural-serde")]
 /// Serde adapter: bytes as a base64 string in the structural representation.
 mod base64_field {
     use super::BASE64;

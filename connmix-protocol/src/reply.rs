@@ -1,5 +1,6 @@
 //! Replies: the engine's answer to one request, and its error codes.
 
+#[cfg(feature = "structural-serde")]
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
@@ -8,7 +9,8 @@ use crate::wire;
 use crate::Dialect;
 
 /// The engine's answer to one request.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
+#[cfg_attr(feature = "structural-serde", derive(Serialize, Deserialize))]
 pub struct Reply {
     /// The id of the request answered; `None` when the request had none.
     pub id: Option<u64>,
@@ -20,7 +22,8 @@ pub struct Reply {
 ///
 /// Most calls answer `{"s": true}`; `mesh.publish` answers the number of connections reached
 /// and missed (`{"s": 9, "f": 0}`); engine 1.0.1 also sent a `total`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
+#[cfg_attr(feature = "structural-serde", derive(Serialize, Deserialize))]
 pub struct CallResult {
     /// `s`: a success flag, or a count of deliveries.
     pub status: Status,
@@ -31,8 +34,9 @@ pub struct CallResult {
 }
 
 /// The `s` of a result.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, PartialEq)]
+#[cfg_attr(feature = "structural-serde", derive(Serialize, Deserialize))]
+#[cfg_attr(feature = "structural-serde", serde(rename_all = "snake_case"))]
 pub enum Status {
     /// `true` or `false`.
     Flag(bool),
@@ -136,7 +140,8 @@ impl CallResult {
 }
 
 /// An error the engine reports for a request (`E`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[cfg_attr(feature = "structural-serde", derive(Serialize, Deserialize))]
 #[error("engine error {}: {message}", code.as_i64())]
 pub struct EngineError {
     /// `c`: what kind of failure.
@@ -194,8 +199,9 @@ impl EngineError {
 }
 
 /// The engine's error codes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "structural-serde", derive(Serialize, Deserialize))]
+#[cfg_attr(feature = "structural-serde", serde(rename_all = "snake_case"))]
 pub enum ErrorCode {
     /// 101: a param is missing or of the wrong type.
     InvalidArgument,

@@ -1,5 +1,6 @@
 //! Requests: what a consumer sends to an engine node's API server.
 
+#[cfg(feature = "structural-serde")]
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
@@ -38,7 +39,8 @@ pub mod func {
 }
 
 /// One request frame: a call and the id its reply will carry.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
+#[cfg_attr(feature = "structural-serde", derive(Serialize, Deserialize))]
 pub struct Request {
     /// Chosen by the sender and echoed in the reply. A request without one gets a reply
     /// without one, which a client cannot match: clients always set it.
@@ -48,8 +50,9 @@ pub struct Request {
 }
 
 /// What a request asks the engine node to do.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, PartialEq)]
+#[cfg_attr(feature = "structural-serde", derive(Serialize, Deserialize))]
+#[cfg_attr(feature = "structural-serde", serde(rename_all = "snake_case"))]
 pub enum Call {
     /// `queue.pop`: deliver messages of these topics to this connection as events.
     QueuePop {
@@ -91,8 +94,9 @@ pub enum Call {
 }
 
 /// A function of `conn.call` with its arguments.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, PartialEq)]
+#[cfg_attr(feature = "structural-serde", derive(Serialize, Deserialize))]
+#[cfg_attr(feature = "structural-serde", serde(rename_all = "snake_case"))]
 pub enum ConnFunc {
     /// `set_context_value`: set one key of the context (and release a Lua
     /// `wait_context_value` on that key).
@@ -214,23 +218,22 @@ fn describe(value: &Value) -> String {
     }
 }
 
-/// A request split into method, params and id, before the params are checked.
-///
-/// An engine needs the id of a request whose params are bad, to answer it with error 101:
-/// decode the envelope first, then [`Call::from_wire`].
+/// A request split into method, params and id, before the params are checked: the general
+/// decoder's first step, and how [`ClientFrame::decode_answerable`](crate::ClientFrame::decode_answerable)
+/// finds the id of a request whose params are bad.
 #[derive(Debug, Clone, PartialEq)]
-pub struct RequestEnvelope {
+pub(crate) struct RequestEnvelope {
     /// The request id, when the frame had one.
-    pub id: Option<u64>,
+    pub(crate) id: Option<u64>,
     /// The method name.
-    pub method: String,
+    pub(crate) method: String,
     /// The params, `null` when absent.
-    pub params: Value,
+    pub(crate) params: Value,
 }
 
 impl RequestEnvelope {
     /// Decodes the envelope of a request frame in any dialect.
-    pub fn decode(text: &str) -> Result<Self, DecodeError> {
+    pub(crate) fn decode(text: &str) -> Result<Self, DecodeError> {
         let mut obj = wire::parse_object(text)?;
         let method = wire::string(wire::require(&mut obj, &["m", "method"])?, "m")?;
         let id = wire::take(&mut obj, &["i", "id"])
@@ -245,13 +248,22 @@ impl Call {
     /// The method name this call is sent as in the current dialect.
     pub fn method(&self) -> &str {
         match self {
-            Call::QueuePop { .. } => method::QUEUE_POP,
-            Call::QueueUnpop => method::QUEUE_UNPOP,
-            Call::ConnCall { .. } => method::CONN_CALL,
-            Call::MeshSend { .. } => method::MESH_SEND,
-            Call::MeshPublish { .. } => method::MESH_PUBLISH,
-            Call::ServerPing => method::SERVER_PING,
             Call::Other { method, .. } => method,
+            known => known.known_method().unwrap_or_default(),
+        }
+    }
+
+    /// The method name of a call this crate knows, as a `'static` string (for logs and
+    /// errors that outlive the call); `None` for [`Call::Other`].
+    pub fn known_method(&self) -> Option<&'static str> {
+        match self {
+            Call::QueuePop { .. } => Some(method::QUEUE_POP),
+            Call::QueueUnpop => Some(method::QUEUE_UNPOP),
+            Call::ConnCall { .. } => Some(method::CONN_CALL),
+            Call::MeshSend { .. } => Some(method::MESH_SEND),
+            Call::MeshPublish { .. } => Some(method::MESH_PUBLISH),
+            Call::ServerPing => Some(method::SERVER_PING),
+            Call::Other { .. } => None,
         }
     }
 

@@ -42,8 +42,9 @@ impl WsFrame {
 }
 
 /// What the script pushes onto the queue for one browser connection.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, PartialEq)]
+#[cfg_attr(feature = "structural-serde", derive(Serialize, Deserialize))]
+#[cfg_attr(feature = "structural-serde", serde(rename_all = "snake_case"))]
 pub enum ScriptEvent {
     /// `{"event":"handshake","headers":{..}}`: the connection opened.
     Handshake {
