@@ -116,9 +116,6 @@ pub(crate) async fn serve(state: NodeState, socket: WebSocket) {
     tracing::debug!(%node, ?end, "API connection closed");
 }
 
-/// Writes replies and events until the connection ends. A kill drops the socket without a
-/// close frame, as a crashed engine would; otherwise what is queued is written while the
-/// socket takes it, then the socket is closed.
 /// Frames written before one flush.
 const WRITE_BURST: usize = 64;
 
@@ -137,6 +134,9 @@ async fn write_all(
     sink.flush().await
 }
 
+/// Writes replies and events until the connection ends. A kill drops the socket without a
+/// close frame, as a crashed engine would; otherwise what is queued is written while the
+/// socket takes it, then the socket is closed.
 async fn write(
     mut sink: futures_util::stream::SplitSink<WebSocket, Message>,
     mut rx: mpsc::Receiver<Message>,
@@ -291,7 +291,7 @@ impl Pump {
     async fn run(mut self) {
         let node = Some(self.state.runtime.node.addrs.id.clone());
         let dialect = self.state.cluster.config.dialect;
-        let counters: Arc<crate::cluster::Cluster> = self.state.cluster.clone();
+        let cluster = Arc::clone(&self.state.cluster);
         loop {
             let responsive = tokio::select! {
                 _ = self.token.cancelled() => break,
@@ -324,7 +324,7 @@ impl Pump {
                 data: item.data,
             });
             permit.send(Message::Text(event.encode(dialect).into()));
-            bump(&counters.counters.delivered);
+            bump(&cluster.counters.delivered);
         }
         drop(self.guard);
     }

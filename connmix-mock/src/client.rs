@@ -8,6 +8,8 @@ use serde_json::{Map, Value};
 use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
+use crate::sync::lock;
+
 /// How many frames a browser connection may have waiting to be written before sends to it
 /// fail, as a full socket buffer makes the real engine's sends fail.
 pub(crate) const BROWSER_BUFFER: usize = 1024;
@@ -45,27 +47,22 @@ impl ClientState {
     /// Queues a frame for the browser without waiting; false when its buffer is full or it
     /// is gone.
     pub(crate) fn deliver(&self, payload: Payload) -> bool {
-        let Ok(sink) = self.sink.lock() else {
-            return false;
-        };
-        match sink.as_ref() {
+        match lock(&self.sink).as_ref() {
             Some(tx) => tx.try_send(payload).is_ok(),
             None => !self.closed.is_cancelled(),
         }
     }
 
     /// Starts capturing the frames this connection receives.
-    pub(crate) fn capture(&self) -> Option<mpsc::Receiver<Payload>> {
-        let mut sink = self.sink.lock().ok()?;
+    pub(crate) fn capture(&self) -> mpsc::Receiver<Payload> {
         let (tx, rx) = mpsc::channel(BROWSER_BUFFER);
-        *sink = Some(tx);
-        Some(rx)
+        *lock(&self.sink) = Some(tx);
+        rx
     }
 
     /// The context value under `key` as a user id: a number or a string of digits.
     pub(crate) fn uid(&self, key: &str) -> Option<u64> {
-        let context = self.context.lock().ok()?;
-        match context.get(key)? {
+        match lock(&self.context).get(key)? {
             Value::Number(n) => n.as_u64(),
             Value::String(s) => s.parse().ok(),
             _ => None,
@@ -74,9 +71,7 @@ impl ClientState {
 
     pub(crate) fn set_context_value(&self, key: String, value: Value, auth_key: &str) {
         let is_auth = key == auth_key;
-        if let Ok(mut context) = self.context.lock() {
-            context.insert(key, value);
-        }
+        lock(&self.context).insert(key, value);
         if is_auth {
             self.auth_sets.send_modify(|n| *n += 1);
         }
@@ -84,9 +79,7 @@ impl ClientState {
 
     pub(crate) fn set_context(&self, new: Map<String, Value>, auth_key: &str) {
         let is_auth = new.contains_key(auth_key);
-        if let Ok(mut context) = self.context.lock() {
-            *context = new;
-        }
+        *lock(&self.context) = new;
         if is_auth {
             self.auth_sets.send_modify(|n| *n += 1);
         }
@@ -137,7 +130,7 @@ mod tests {
     fn a_synthetic_client_counts_deliveries_until_closed_and_captures_on_request() {
         let client = client();
         assert!(client.deliver(Payload::Text("a".into())));
-        let mut rx = client.capture().unwrap();
+        let mut rx = client.capture();
         assert!(client.deliver(Payload::Text("b".into())));
         assert_eq!(rx.try_recv().unwrap(), Payload::Text("b".into()));
         client.closed.cancel();

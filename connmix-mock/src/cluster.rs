@@ -12,6 +12,7 @@ use tokio_util::task::TaskTracker;
 use crate::config::MockConfig;
 use crate::counters::{bump, LiveCounters};
 use crate::node::NodeShared;
+use crate::sync::{read, write};
 
 /// The cluster: what the center lists and what the mesh routes over.
 #[derive(Debug)]
@@ -41,17 +42,15 @@ impl Cluster {
     }
 
     pub(crate) fn nodes(&self) -> Vec<Arc<NodeShared>> {
-        self.nodes.read().map(|n| n.clone()).unwrap_or_default()
+        read(&self.nodes).clone()
     }
 
     pub(crate) fn add(&self, node: Arc<NodeShared>) {
-        if let Ok(mut nodes) = self.nodes.write() {
-            nodes.push(node);
-        }
+        write(&self.nodes).push(node);
     }
 
     pub(crate) fn remove(&self, id: &NodeId) -> Option<Arc<NodeShared>> {
-        let mut nodes = self.nodes.write().ok()?;
+        let mut nodes = write(&self.nodes);
         let at = nodes.iter().position(|n| &n.addrs.id == id)?;
         Some(nodes.remove(at))
     }
@@ -61,8 +60,7 @@ impl Cluster {
     }
 
     fn by_index(&self, index: usize) -> Option<Arc<NodeShared>> {
-        let nodes = self.nodes.read().ok()?;
-        nodes.iter().find(|n| n.index == index).cloned()
+        read(&self.nodes).iter().find(|n| n.index == index).cloned()
     }
 
     /// `mesh.send`: routes by the node index inside the client id.

@@ -69,10 +69,11 @@ pub mod producer;
 mod push;
 mod queue;
 mod server;
+mod sync;
 
 pub use config::{Credentials, MockConfig};
 pub use counters::Counters;
 pub use engine::MockEngine;
 pub use error::{MockError, MockErrorKind, QueueFull};
 pub use node::NodeAddrs;
-pub use producer::{Producer, RateReport};
+pub use producer::Producer;

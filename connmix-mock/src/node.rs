@@ -13,6 +13,7 @@ use tokio_util::task::TaskTracker;
 use crate::client::ClientState;
 use crate::counters::{bump, drop_one, LiveCounters};
 use crate::queue::Queues;
+use crate::sync::{lock, read, write};
 
 /// Where one node listens.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -63,14 +64,11 @@ impl NodeShared {
     }
 
     pub(crate) fn runtime(&self) -> Option<Arc<Runtime>> {
-        self.runtime.read().ok()?.clone()
+        read(&self.runtime).clone()
     }
 
     pub(crate) fn set_runtime(&self, runtime: Option<Arc<Runtime>>) -> Option<Arc<Runtime>> {
-        match self.runtime.write() {
-            Ok(mut slot) => std::mem::replace(&mut *slot, runtime),
-            Err(_) => None,
-        }
+        std::mem::replace(&mut *write(&self.runtime), runtime)
     }
 }
 
@@ -103,17 +101,13 @@ impl Runtime {
 
     /// A token for a new API connection, cancelled by kill or `drop_consumers`.
     pub(crate) fn api_token(&self) -> CancellationToken {
-        match self.api_generation.lock() {
-            Ok(current) => current.child_token(),
-            Err(_) => self.stop.child_token(),
-        }
+        lock(&self.api_generation).child_token()
     }
 
     pub(crate) fn drop_consumers(&self) {
-        if let Ok(mut current) = self.api_generation.lock() {
-            current.cancel();
-            *current = self.stop.child_token();
-        }
+        let mut current = lock(&self.api_generation);
+        current.cancel();
+        *current = self.stop.child_token();
     }
 
     /// Adds a browser connection with a fresh id.
@@ -127,28 +121,23 @@ impl Runtime {
             sink,
             self.stop.child_token(),
         ));
-        if let Ok(mut clients) = self.clients.write() {
-            clients.insert(client.id, client.clone());
-        }
+        write(&self.clients).insert(client.id, client.clone());
         bump(&counters.browser_connections);
         client
     }
 
     /// Removes a browser connection and its subscriptions; false when it was not there.
     pub(crate) fn unregister(&self, id: ClientId, counters: &LiveCounters) -> bool {
-        let removed = self.clients.write().ok().and_then(|mut c| c.remove(&id));
+        let removed = write(&self.clients).remove(&id);
         let Some(client) = removed else {
             return false;
         };
         client.closed.cancel();
         // Read the subscriptions under the index lock: `subscribe` checks `closed` under the
         // same lock, so a subscription racing with this removal cannot be left behind.
-        if let Ok(mut index) = self.channels.write() {
-            let channels: Vec<String> = client
-                .subscriptions
-                .lock()
-                .map(|s| s.iter().cloned().collect())
-                .unwrap_or_default();
+        {
+            let mut index = write(&self.channels);
+            let channels: Vec<String> = lock(&client.subscriptions).iter().cloned().collect();
             for channel in channels {
                 if let Some(members) = index.get_mut(&channel) {
                     members.remove(&id);
@@ -163,7 +152,7 @@ impl Runtime {
     }
 
     pub(crate) fn client(&self, id: ClientId) -> Option<Arc<ClientState>> {
-        self.clients.read().ok()?.get(&id).cloned()
+        read(&self.clients).get(&id).cloned()
     }
 
     /// Runs a `conn.call` function on a connection of this node.
@@ -197,12 +186,8 @@ impl Runtime {
     }
 
     fn subscribe(&self, client: &Arc<ClientState>, channels: Vec<String>) {
-        let Ok(mut index) = self.channels.write() else {
-            return;
-        };
-        let Ok(mut mine) = client.subscriptions.lock() else {
-            return;
-        };
+        let mut index = write(&self.channels);
+        let mut mine = lock(&client.subscriptions);
         if client.closed.is_cancelled() {
             return;
         }
@@ -216,12 +201,8 @@ impl Runtime {
     }
 
     fn unsubscribe(&self, client: &Arc<ClientState>, channels: Vec<String>) {
-        let Ok(mut index) = self.channels.write() else {
-            return;
-        };
-        let Ok(mut mine) = client.subscriptions.lock() else {
-            return;
-        };
+        let mut index = write(&self.channels);
+        let mut mine = lock(&client.subscriptions);
         for channel in channels {
             if let Some(members) = index.get_mut(&channel) {
                 members.remove(&client.id);
@@ -235,9 +216,7 @@ impl Runtime {
 
     /// Delivers to every subscriber of a channel on this node: (delivered, failed).
     pub(crate) fn publish_local(&self, channel: &str, data: &Payload) -> (u64, u64) {
-        let Ok(index) = self.channels.read() else {
-            return (0, 0);
-        };
+        let index = read(&self.channels);
         let Some(members) = index.get(channel) else {
             return (0, 0);
         };

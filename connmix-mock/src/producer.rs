@@ -2,10 +2,9 @@
 //! benchmarks measure the consumer, not a browser simulator.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use connmix_protocol::{ClientId, ConnFunc, Payload, RawJson};
-use serde_json::{json, Value};
+use serde_json::json;
 use tokio::sync::mpsc;
 
 use crate::cluster::Cluster;
@@ -49,7 +48,7 @@ impl Producer {
 
     /// Captures what a virtual connection receives from now on; `None` for an unknown client.
     pub fn receiver(&self, client: ClientId) -> Option<mpsc::Receiver<Payload>> {
-        self.node.runtime()?.client(client)?.capture()
+        Some(self.node.runtime()?.client(client)?.capture())
     }
 
     /// Subscribes a virtual connection to `channels`, as a consumer's `subscribe` call would;
@@ -121,53 +120,5 @@ impl Producer {
             bump(&self.cluster.counters.queued);
         }
         pushed
-    }
-}
-
-/// What [`Producer::run_rate`] did.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct RateReport {
-    /// Values pushed.
-    pub pushed: u64,
-    /// Values refused because the topic was full (or the node was down).
-    pub rejected: u64,
-}
-
-/// How often [`Producer::run_rate`] pushes a batch: fine enough to look steady to a consumer,
-/// coarse enough to cost nothing at high rates.
-const RATE_TICK: Duration = Duration::from_millis(10);
-
-impl Producer {
-    /// Pushes `count` values onto `topic` at about `per_second`, in batches every 10 ms, as
-    /// coming from `client`; `value(i)` makes the `i`-th value. A full topic does not slow it
-    /// down: refused pushes are counted, as a flood of browsers would see them.
-    pub async fn run_rate(
-        &self,
-        topic: &str,
-        client: ClientId,
-        per_second: u64,
-        count: u64,
-        mut value: impl FnMut(u64) -> Value,
-    ) -> RateReport {
-        let mut report = RateReport::default();
-        let ticks_per_second = (Duration::from_secs(1).as_nanos() / RATE_TICK.as_nanos()) as u64;
-        let mut ticker = tokio::time::interval(RATE_TICK);
-        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
-        let mut sent = 0;
-        let mut tick = 0u64;
-        while sent < count {
-            ticker.tick().await;
-            tick += 1;
-            // Spread the rate over ticks without drift: the total due after `tick` ticks.
-            let due = (per_second.saturating_mul(tick) / ticks_per_second).min(count);
-            while sent < due {
-                match self.push(topic, client, value(sent)) {
-                    Ok(()) => report.pushed += 1,
-                    Err(QueueFull) => report.rejected += 1,
-                }
-                sent += 1;
-            }
-        }
-        report
     }
 }

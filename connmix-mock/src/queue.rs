@@ -6,6 +6,7 @@ use std::sync::Mutex;
 use connmix_protocol::{ClientId, RawJson};
 
 use crate::error::QueueFull;
+use crate::sync::lock;
 
 /// One pushed value and the browser connection whose script pushed it.
 #[derive(Debug, Clone)]
@@ -42,11 +43,7 @@ impl Queues {
     }
 
     pub(crate) fn topic(&self, name: &str) -> Topic {
-        let mut topics = match self.topics.lock() {
-            Ok(topics) => topics,
-            Err(poisoned) => poisoned.into_inner(),
-        };
-        topics
+        lock(&self.topics)
             .entry(name.to_owned())
             .or_insert_with(|| {
                 // The topic keeps a receiver itself, so items wait while no consumer is there.
