@@ -151,7 +151,138 @@ pub struct Storm {
     pub chat_outside_storm: Percentiles,
 }
 
+/// What a run does, decided from its options once.
+struct Plan {
+    /// Contestants, in the order each round runs them.
+    kinds: Vec<Kind>,
+    rounds: usize,
+    warmup: Duration,
+    measure: Duration,
+    /// Logins of the login storm (none under callgrind).
+    storm: usize,
+    /// Latency: the contestants with a ladder, the rates as fractions of each one's maximum,
+    /// and how long each step lasts.
+    ladder_kinds: Vec<Kind>,
+    ladder: &'static [f64],
+    step_time: Duration,
+    /// Whether the scaling and end-to-end phases run.
+    full: bool,
+}
+
+impl Plan {
+    fn new(args: &RunArgs) -> Self {
+        // Echo (connmix-client with no chat logic) tells the client crate's share of chat's
+        // cost; quick runs leave it out.
+        let mut kinds = if args.quick {
+            vec![Kind::Floor, Kind::Chat]
+        } else {
+            vec![Kind::Floor, Kind::Echo, Kind::Chat]
+        };
+        if !args.skip_baseline {
+            kinds.push(Kind::Baseline);
+        }
+        let (rounds, seconds) = if args.quick {
+            (1, args.seconds.min(2.0))
+        } else {
+            (args.rounds.max(1), args.seconds)
+        };
+        let storm = if args.instructions {
+            0
+        } else if args.quick {
+            QUICK_STORM_LOGINS
+        } else {
+            STORM_LOGINS
+        };
+        Self {
+            // Quick: chat-consumer at half its maximum only.
+            ladder_kinds: if args.quick {
+                vec![Kind::Chat]
+            } else {
+                kinds.clone()
+            },
+            ladder: if args.quick { &[0.5] } else { &LADDER },
+            step_time: Duration::from_secs(if args.quick { 2 } else { 3 }),
+            kinds,
+            rounds,
+            measure: Duration::from_secs_f64(seconds),
+            warmup: Duration::from_secs_f64((seconds / 5.0).clamp(0.3, 1.0)),
+            storm,
+            full: !args.quick,
+        }
+    }
+}
+
+/// What every phase works with.
+struct Bench<'a> {
+    plan: &'a Plan,
+    programs: &'a Programs,
+    harness: &'a mut Harness,
+    cores: Cores,
+    report: &'a mut Report,
+}
+
 async fn run(args: RunArgs, cores: Cores) -> anyhow::Result<()> {
+    let out = &args.out;
+    let programs = programs(&args).await?;
+    let plan = Plan::new(&args);
+    eprintln!(
+        "starting the mock engine and {} users",
+        args.connections + plan.storm
+    );
+    let mut harness = Harness::start(
+        args.connections,
+        plan.storm,
+        &programs.database,
+        cores.engine,
+    )
+    .await?;
+    crate::floor::write_names(
+        &programs.names,
+        harness
+            .pop
+            .conns
+            .iter()
+            .filter_map(|c| c.uid.map(|uid| (uid, c.name.as_str()))),
+    )?;
+    let mut report = Report::new(&args, cores);
+    let mut bench = Bench {
+        plan: &plan,
+        programs: &programs,
+        harness: &mut harness,
+        cores,
+        report: &mut report,
+    };
+
+    if args.instructions {
+        bench.instructions(args.instruction_events).await?;
+        harness.shutdown().await;
+        report::write(&mut report, out)?;
+        println!("{}", report.instructions_line());
+        return Ok(());
+    }
+    bench.standin().await?;
+    bench.throughput().await?;
+    bench.latency().await?;
+    bench.storm().await?;
+    if plan.full {
+        bench.scaling().await?;
+    }
+    harness.shutdown().await;
+    if plan.full && !args.skip_e2e {
+        report.e2e = Some(
+            crate::e2e::run(&programs, cores)
+                .await
+                .context("end to end")?,
+        );
+    }
+    report::write(&mut report, out)?;
+    println!("{}", report.summary_line());
+    Ok(())
+}
+
+/// The programs the contestants run: this executable, chat-consumer, the Python baseline in
+/// its virtual environment (unless skipped), and their files.
+async fn programs(args: &RunArgs) -> anyhow::Result<Programs> {
     let out = &args.out;
     let logs = out.join("logs");
     std::fs::create_dir_all(&logs).with_context(|| format!("cannot create {}", logs.display()))?;
@@ -167,7 +298,7 @@ async fn run(args: RunArgs, cores: Cores) -> anyhow::Result<()> {
             .await?,
         )
     };
-    let programs = Programs {
+    Ok(Programs {
         bench: std::env::current_exe()?,
         names: std::path::absolute(out.join("names.txt"))?,
         chat: chat_program()?,
@@ -175,54 +306,18 @@ async fn run(args: RunArgs, cores: Cores) -> anyhow::Result<()> {
         baseline: crate_dir.join("baseline/consumer.py"),
         database: std::path::absolute(out.join("bench-users.sqlite"))?,
         logs,
-    };
-    // Echo (connmix-client with no chat logic) tells the client crate's share of chat's cost;
-    // quick runs leave it out.
-    let mut kinds = if args.quick {
-        vec![Kind::Floor, Kind::Chat]
-    } else {
-        vec![Kind::Floor, Kind::Echo, Kind::Chat]
-    };
-    if !args.skip_baseline {
-        kinds.push(Kind::Baseline);
-    }
-    let (rounds, seconds) = if args.quick {
-        (1, args.seconds.min(2.0))
-    } else {
-        (args.rounds.max(1), args.seconds)
-    };
-    let measure = Duration::from_secs_f64(seconds);
-    let warmup = Duration::from_secs_f64((seconds / 5.0).clamp(0.3, 1.0));
-    let storm = if args.instructions {
-        0
-    } else if args.quick {
-        QUICK_STORM_LOGINS
-    } else {
-        STORM_LOGINS
-    };
-    eprintln!(
-        "starting the mock engine and {} users",
-        args.connections + storm
-    );
-    let mut harness =
-        Harness::start(args.connections, storm, &programs.database, cores.engine).await?;
-    crate::floor::write_names(
-        &programs.names,
-        harness
-            .pop
-            .conns
-            .iter()
-            .filter_map(|c| c.uid.map(|uid| (uid, c.name.as_str()))),
-    )?;
-    let mut report = Report::new(&args, cores);
+    })
+}
 
-    if args.instructions {
-        let kinds: Vec<Kind> = kinds.into_iter().filter(|&k| k != Kind::Echo).collect();
-        for kind in kinds {
+impl Bench<'_> {
+    /// Instructions per event of each contestant (echo aside) under callgrind.
+    async fn instructions(&mut self, instruction_events: u64) -> anyhow::Result<()> {
+        let kinds = self.plan.kinds.iter().filter(|&&k| k != Kind::Echo);
+        for &kind in kinds {
             let events = if kind == Kind::Baseline {
-                (args.instruction_events / 10).max(1)
+                (instruction_events / 10).max(1)
             } else {
-                args.instruction_events
+                instruction_events
             };
             eprintln!(
                 "instructions: {} under callgrind for {events} events",
@@ -230,9 +325,9 @@ async fn run(args: RunArgs, cores: Cores) -> anyhow::Result<()> {
             );
             let counted = crate::cost::instructions(
                 kind,
-                &programs,
-                &harness.pop,
-                cores,
+                self.programs,
+                &self.harness.pop,
+                self.cores,
                 INSTRUCTION_WARMUP.min(events),
                 events,
             )
@@ -245,168 +340,167 @@ async fn run(args: RunArgs, cores: Cores) -> anyhow::Result<()> {
                 counted.instructions,
                 counted.events
             );
-            report.instructions.push(counted);
+            self.report.instructions.push(counted);
         }
-        harness.shutdown().await;
-        report::write(&mut report, out)?;
-        println!("{}", report.instructions_line());
-        return Ok(());
+        Ok(())
     }
 
-    // Each contestant's own cost: closed loop against the stand-in engine.
-    for round in 1..=rounds {
-        for &kind in &kinds {
-            let result =
-                crate::cost::throughput(kind, &programs, &harness.pop, cores, warmup, measure)
+    /// Each contestant's own cost: closed loop against the stand-in engine.
+    async fn standin(&mut self) -> anyhow::Result<()> {
+        let plan = self.plan;
+        for round in 1..=plan.rounds {
+            for &kind in &plan.kinds {
+                let result = crate::cost::throughput(
+                    kind,
+                    self.programs,
+                    &self.harness.pop,
+                    self.cores,
+                    plan.warmup,
+                    plan.measure,
+                )
+                .await
+                .with_context(|| format!("{} against the stand-in, round {round}", kind.label()))?;
+                eprintln!(
+                    "stand-in round {round} {:>8}: {:>9.0} events/s, {:.1} µs CPU/event (stand-in {:.1}), {:.1} MiB",
+                    kind.label(),
+                    result.events_per_s,
+                    result.cpu_us_per_event,
+                    result.engine_cpu_us_per_event,
+                    result.peak_rss_mib
+                );
+                self.report.standin.push(result);
+            }
+        }
+        Ok(())
+    }
+
+    /// Throughput on the mock engine: every contestant once per round, in turn.
+    async fn throughput(&mut self) -> anyhow::Result<()> {
+        let plan = self.plan;
+        for round in 1..=plan.rounds {
+            for &kind in &plan.kinds {
+                let result = self
+                    .measure(kind, 1)
                     .await
-                    .with_context(|| {
-                        format!("{} against the stand-in, round {round}", kind.label())
-                    })?;
-            eprintln!(
-                "stand-in round {round} {:>8}: {:>9.0} events/s, {:.1} µs CPU/event (stand-in {:.1}), {:.1} MiB",
-                kind.label(),
-                result.events_per_s,
-                result.cpu_us_per_event,
-                result.engine_cpu_us_per_event,
-                result.peak_rss_mib
-            );
-            report.standin.push(result);
+                    .with_context(|| format!("{} throughput, round {round}", kind.label()))?;
+                eprintln!(
+                    "round {round} {:>8}: {:>9.0} events/s ({:.2} calls each), {:.1} µs CPU/event (engine side {:.1}), {:.1} MiB",
+                    kind.label(),
+                    result.events_per_s,
+                    result.calls_per_event,
+                    result.cpu_us_per_event,
+                    result.engine_cpu_us_per_event,
+                    result.peak_rss_mib
+                );
+                self.report.throughput.push(result);
+            }
         }
+        Ok(())
     }
 
-    // Throughput: every contestant once per round, in turn.
-    for round in 1..=rounds {
-        for &kind in &kinds {
-            let mut procs = start(kind, 1, &programs, &harness, cores).await?;
-            let result = throughput(&mut harness, &mut procs, kind, warmup, measure).await;
-            stop(procs, &harness).await?;
-            let result =
-                result.with_context(|| format!("{} throughput, round {round}", kind.label()))?;
-            eprintln!(
-                "round {round} {:>8}: {:>9.0} events/s ({:.2} calls each), {:.1} µs CPU/event (engine side {:.1}), {:.1} MiB",
-                kind.label(),
-                result.events_per_s,
-                result.calls_per_event,
-                result.cpu_us_per_event,
-                result.engine_cpu_us_per_event,
-                result.peak_rss_mib
-            );
-            report.throughput.push(result);
-        }
+    /// Starts `processes` of `kind`, measures their closed-loop throughput and stops them.
+    async fn measure(&mut self, kind: Kind, processes: usize) -> anyhow::Result<Throughput> {
+        let plan = self.plan;
+        let mut procs = start(kind, processes, self.programs, self.harness, self.cores).await?;
+        let result = throughput(self.harness, &mut procs, kind, plan.warmup, plan.measure).await;
+        stop(procs, self.harness).await?;
+        result
     }
-    let maxima: Vec<(Kind, f64)> = kinds
-        .iter()
-        .map(|&kind| (kind, report.median_throughput(kind).unwrap_or(0.0)))
-        .collect();
-    let max = |kind: Kind| {
-        maxima
-            .iter()
-            .find(|(k, _)| *k == kind)
-            .map_or(0.0, |(_, m)| *m)
-    };
 
-    // Latency: open-loop ladders (quick: chat-consumer at half its maximum only).
-    let ladder_kinds: Vec<Kind> = if args.quick {
-        vec![Kind::Chat]
-    } else {
-        kinds.clone()
-    };
-    let step_time = if args.quick {
-        Duration::from_secs(2)
-    } else {
-        Duration::from_secs(3)
-    };
-    for kind in ladder_kinds {
-        let fractions: &[f64] = if args.quick { &[0.5] } else { &LADDER };
-        let answers = answers(kind);
-        let procs = start(kind, 1, &programs, &harness, cores).await?;
-        let mut steps = Vec::new();
-        let mut failed = None;
-        for &fraction in fractions {
-            let rate = fraction * max(kind);
-            match step(&mut harness, answers, rate, step_time).await {
-                Ok(step) => {
-                    eprintln!(
-                        "latency {:>8} at {:>7.0}/s: p50 {:.2} ms, p99 {:.2} ms, p99.9 {:.2} ms, max {:.2} ms{}",
-                        kind.label(),
-                        rate,
-                        step.latency.p50_ms,
-                        step.latency.p99_ms,
-                        step.latency.p999_ms,
-                        step.latency.max_ms,
-                        if step.kept_up { "" } else { " (fell behind)" }
-                    );
-                    let kept_up = step.kept_up;
-                    steps.push(step);
-                    if !kept_up {
+    /// The median throughput measured for `kind`, 0 when none was.
+    fn max(&self, kind: Kind) -> f64 {
+        self.report.median_throughput(kind).unwrap_or(0.0)
+    }
+
+    /// Latency: an open-loop ladder per contestant, up to the first rate it cannot keep up
+    /// with.
+    async fn latency(&mut self) -> anyhow::Result<()> {
+        let plan = self.plan;
+        for &kind in &plan.ladder_kinds {
+            let max = self.max(kind);
+            let answers = answers(kind);
+            let procs = start(kind, 1, self.programs, self.harness, self.cores).await?;
+            let mut steps = Vec::new();
+            let mut failed = None;
+            for &fraction in plan.ladder {
+                let rate = fraction * max;
+                match step(self.harness, answers, rate, plan.step_time).await {
+                    Ok(step) => {
+                        eprintln!(
+                            "latency {:>8} at {:>7.0}/s: p50 {:.2} ms, p99 {:.2} ms, p99.9 {:.2} ms, max {:.2} ms{}",
+                            kind.label(),
+                            rate,
+                            step.latency.p50_ms,
+                            step.latency.p99_ms,
+                            step.latency.p999_ms,
+                            step.latency.max_ms,
+                            if step.kept_up { "" } else { " (fell behind)" }
+                        );
+                        let kept_up = step.kept_up;
+                        steps.push(step);
+                        if !kept_up {
+                            break;
+                        }
+                    }
+                    Err(err) => {
+                        failed = Some(err);
                         break;
                     }
                 }
-                Err(err) => {
-                    failed = Some(err);
-                    break;
-                }
             }
+            stop(procs, self.harness).await?;
+            if let Some(err) = failed {
+                return Err(err.context(format!("{} latency", kind.label())));
+            }
+            self.report.latency.push(Ladder {
+                contestant: kind,
+                max_rate_p99_under_10ms: steps
+                    .iter()
+                    .filter(|s| s.kept_up && s.latency.p99_ms < 10.0)
+                    .map(|s| s.offered_per_s)
+                    .reduce(f64::max),
+                steps,
+            });
         }
-        stop(procs, &harness).await?;
-        if let Some(err) = failed {
-            return Err(err.context(format!("{} latency", kind.label())));
-        }
-        report.latency.push(Ladder {
-            contestant: kind,
-            max_rate_p99_under_10ms: steps
-                .iter()
-                .filter(|s| s.kept_up && s.latency.p99_ms < 10.0)
-                .map(|s| s.offered_per_s)
-                .reduce(f64::max),
-            steps,
-        });
+        Ok(())
     }
 
-    // Login storm: logins pushed at once while chat flows at half the maximum.
-    let procs = start(Kind::Chat, 1, &programs, &harness, cores).await?;
-    let result = login_storm(&mut harness, &procs[0], 0.5 * max(Kind::Chat), storm).await;
-    stop(procs, &harness).await?;
-    let result = result.context("login storm")?;
-    eprintln!(
-        "storm: {} logins at {:.0}/s; chat p99 {:.2} ms during, {:.2} ms outside; RSS {:.1} MiB before, {:.1} during, {:.1} 10 s after",
-        result.logins,
-        result.logins_per_s,
-        result.chat_during_storm.p99_ms,
-        result.chat_outside_storm.p99_ms,
-        result.rss_before_mib,
-        result.rss_during_max_mib,
-        result.rss_after_10s_mib,
-    );
-    report.storm = Some(result);
+    /// Login storm: logins pushed at once while chat flows at half the maximum.
+    async fn storm(&mut self) -> anyhow::Result<()> {
+        let rate = 0.5 * self.max(Kind::Chat);
+        let procs = start(Kind::Chat, 1, self.programs, self.harness, self.cores).await?;
+        let result = login_storm(self.harness, &procs[0], rate, self.plan.storm).await;
+        stop(procs, self.harness).await?;
+        let result = result.context("login storm")?;
+        eprintln!(
+            "storm: {} logins at {:.0}/s; chat p99 {:.2} ms during, {:.2} ms outside; RSS {:.1} MiB before, {:.1} during, {:.1} 10 s after",
+            result.logins,
+            result.logins_per_s,
+            result.chat_during_storm.p99_ms,
+            result.chat_outside_storm.p99_ms,
+            result.rss_before_mib,
+            result.rss_during_max_mib,
+            result.rss_after_10s_mib,
+        );
+        self.report.storm = Some(result);
+        Ok(())
+    }
 
-    if !args.quick {
-        // Scaling: 1, 2, 4 chat-consumer processes sharing the contestant core.
+    /// Scaling: 1, 2, 4 chat-consumer processes sharing the contestant core.
+    async fn scaling(&mut self) -> anyhow::Result<()> {
         for processes in SCALING {
-            let mut procs = start(Kind::Chat, processes, &programs, &harness, cores).await?;
-            let result = throughput(&mut harness, &mut procs, Kind::Chat, warmup, measure).await;
-            stop(procs, &harness).await?;
-            let result = result.with_context(|| format!("scaling with {processes} processes"))?;
+            let result = self
+                .measure(Kind::Chat, processes)
+                .await
+                .with_context(|| format!("scaling with {processes} processes"))?;
             eprintln!(
                 "scaling: {processes} chat-consumer: {:.0} events/s",
                 result.events_per_s
             );
-            report.scaling.push(result);
+            self.report.scaling.push(result);
         }
+        Ok(())
     }
-    harness.shutdown().await;
-
-    if !args.quick && !args.skip_e2e {
-        report.e2e = Some(
-            crate::e2e::run(&programs, cores)
-                .await
-                .context("end to end")?,
-        );
-    }
-
-    report::write(&mut report, out)?;
-    println!("{}", report.summary_line());
-    Ok(())
 }
 
 /// What `kind` must answer.
@@ -470,6 +564,28 @@ fn total(procs: &[Contestant]) -> anyhow::Result<Usage> {
     Ok(sum)
 }
 
+/// What a throughput measurement reads at its start and its end.
+struct Snapshot {
+    /// Events answered so far.
+    answered: u64,
+    /// The contestants' CPU time (summed) and memory (the largest).
+    contestants: Usage,
+    /// This process: the engine side (engine, pusher, checker).
+    engine_side: Usage,
+    at: Instant,
+}
+
+impl Snapshot {
+    fn take(checker: &crate::checker::Checker, procs: &[Contestant]) -> anyhow::Result<Self> {
+        Ok(Self {
+            answered: checker.answered(),
+            contestants: total(procs)?,
+            engine_side: contestant::usage("self")?,
+            at: Instant::now(),
+        })
+    }
+}
+
 /// Closed-loop throughput: answered events per second over `measure`, after `warmup`.
 async fn throughput(
     harness: &mut Harness,
@@ -488,19 +604,9 @@ async fn throughput(
         async move {
             let measured = async {
                 tokio::time::sleep(warmup).await;
-                let before = (
-                    checker.answered(),
-                    total(procs)?,
-                    contestant::usage("self")?,
-                    Instant::now(),
-                );
+                let before = Snapshot::take(&checker, procs)?;
                 tokio::time::sleep(measure).await;
-                let after = (
-                    checker.answered(),
-                    total(procs)?,
-                    contestant::usage("self")?,
-                    Instant::now(),
-                );
+                let after = Snapshot::take(&checker, procs)?;
                 anyhow::Ok((before, after))
             }
             .await;
@@ -519,18 +625,19 @@ async fn throughput(
     let phase_calls = calls(harness.engine.counters()) - calls(phase_start.0);
     let phase_events = harness.checker.answered() - phase_start.1;
     let calls_per_event = phase_calls as f64 / phase_events.max(1) as f64;
-    let wall = (after.3 - before.3).as_secs_f64();
-    let events = (after.0 - before.0) as f64;
-    let cpu = (after.1.cpu - before.1.cpu).as_secs_f64();
+    let wall = (after.at - before.at).as_secs_f64();
+    let events = (after.answered - before.answered) as f64;
+    let cpu = (after.contestants.cpu - before.contestants.cpu).as_secs_f64();
+    let engine_cpu = (after.engine_side.cpu - before.engine_side.cpu).as_secs_f64();
     Ok(Throughput {
         contestant: kind,
         processes: procs.len(),
         events_per_s: events / wall,
         cpu_us_per_event: cpu * 1e6 / events.max(1.0),
         cpu_share: cpu / wall,
-        engine_cpu_share: (after.2.cpu - before.2.cpu).as_secs_f64() / wall,
-        engine_cpu_us_per_event: (after.2.cpu - before.2.cpu).as_secs_f64() * 1e6 / events.max(1.0),
-        peak_rss_mib: after.1.peak_rss as f64 / (1024.0 * 1024.0),
+        engine_cpu_share: engine_cpu / wall,
+        engine_cpu_us_per_event: engine_cpu * 1e6 / events.max(1.0),
+        peak_rss_mib: after.contestants.peak_rss as f64 / (1024.0 * 1024.0),
         calls_per_event,
         calls_per_s: events / wall * calls_per_event,
     })
