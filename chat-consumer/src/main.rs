@@ -39,7 +39,11 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("error: {err:#}");
-            ExitCode::FAILURE
+            if err.is::<cli::DrainIncomplete>() {
+                ExitCode::from(cli::DrainIncomplete::EXIT_CODE)
+            } else {
+                ExitCode::FAILURE
+            }
         }
     }
 }

@@ -60,7 +60,8 @@ impl Consumer {
 /// the queue's events and drains on shutdown. What `chat-consumer run` and `dev` do.
 ///
 /// Fails with [`ErrorKind::Engine`] when no engine node connects within
-/// [`Consumer::engine_timeout`], or when the engine client stops delivering events.
+/// [`Consumer::engine_timeout`] (reading the center included), or when the engine client stops
+/// delivering events. A shutdown during start-up ends it at once with [`Stopped::Drained`].
 pub async fn run(consumer: Consumer, shutdown: CancellationToken) -> Result<Stopped> {
     let Consumer {
         engine,
@@ -71,17 +72,42 @@ pub async fn run(consumer: Consumer, shutdown: CancellationToken) -> Result<Stop
         limits,
     } = consumer;
     let center = engine.center().to_owned();
-    let unreachable = |err| {
+    let unreachable = |why: String| {
         Error::new(
             ErrorKind::Engine,
-            format!("cannot reach the engine at {center}"),
+            format!("cannot reach the engine at {center}: {why}"),
         )
-        .with_source(err)
     };
-    let client = engine.connect().await.map_err(unreachable)?;
-    if let Err(err) = client.wait_connected(engine_timeout).await {
-        client.shutdown(Duration::ZERO).await;
-        return Err(unreachable(err));
+    // The whole start-up, reading the center included, is bounded by `engine_timeout`, and a
+    // shutdown during it is obeyed at once: nothing has been taken from the engine yet.
+    let deadline = Instant::now() + engine_timeout;
+    let client = tokio::select! {
+        () = shutdown.cancelled() => return Ok(Stopped::Drained),
+        connected = tokio::time::timeout_at(deadline, engine.connect()) => match connected {
+            Ok(Ok(client)) => client,
+            Ok(Err(err)) => return Err(unreachable(err.to_string())),
+            Err(_) => {
+                return Err(unreachable(format!(
+                    "the center did not answer within {engine_timeout:?}"
+                )))
+            }
+        },
+    };
+    let remaining = deadline.saturating_duration_since(Instant::now());
+    let waited = tokio::select! {
+        () = shutdown.cancelled() => Ok(None),
+        waited = client.wait_connected(remaining) => waited.map(Some),
+    };
+    match waited {
+        Ok(Some(())) => {}
+        Ok(None) => {
+            client.shutdown(Duration::ZERO).await;
+            return Ok(Stopped::Drained);
+        }
+        Err(err) => {
+            client.shutdown(Duration::ZERO).await;
+            return Err(unreachable(err.to_string()));
+        }
     }
     let chat = Arc::new(Chat::new(client, db, hasher, limits));
     serve(chat, &queue, shutdown).await
@@ -90,7 +116,8 @@ pub async fn run(consumer: Consumer, shutdown: CancellationToken) -> Result<Stop
 /// How the loop ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Stopped {
-    /// Cancelled and every received event was handled.
+    /// Cancelled and every received event was handled (also when cancelled during start-up,
+    /// before any was received).
     Drained,
     /// Cancelled, but the deadline passed with events still in hand.
     DeadlinePassed,

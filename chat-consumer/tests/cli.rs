@@ -191,6 +191,48 @@ async fn run_consumes_until_sigterm_then_exits_0() {
 
 #[cfg(unix)]
 #[tokio::test]
+async fn a_drain_deadline_passed_with_a_login_in_hand_exits_2() {
+    let engine = MockEngine::start(MockConfig::ephemeral()).await.unwrap();
+    let (db, path) = temp_db("drain");
+    // Not `cli`: a login here hashes for a while (64 MiB, 8 passes), and the drain allows no
+    // time at all.
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_chat-consumer"));
+    cmd.env_remove("CONNMIX_HOST")
+        .env("DATABASE_URL", &db)
+        .env("RUST_LOG", "warn")
+        .args(["--argon2-memory-kib", "65536", "--argon2-iterations", "8"])
+        .args(["--host", &engine.center_host(), "--drain-timeout-secs", "0"]);
+    let mut child = spawn_quiet(cmd);
+    tokio::time::timeout(
+        Duration::from_secs(20),
+        engine.wait_for_consumers("chat", 1),
+    )
+    .await
+    .expect("the consumer never consumed the queue");
+    let node = engine.node(0).unwrap();
+    let mut browser = connmix_mock::browser::Browser::connect(node.chat_addr)
+        .await
+        .unwrap();
+    browser
+        .send(r#"{"op":"auth","args":["nobody","secret"]}"#)
+        .await
+        .unwrap();
+    // The handshake event, then the login: both taken by the consumer.
+    let taken = async {
+        while engine.counters().delivered < 2 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(20), taken)
+        .await
+        .expect("the consumer never took the login");
+    assert_eq!(terminate(&mut child).await, Some(2));
+    engine.shutdown().await;
+    let _ = std::fs::remove_file(path);
+}
+
+#[cfg(unix)]
+#[tokio::test]
 async fn dev_serves_the_chat_page_with_demo_users_and_stops_on_sigterm() {
     use tokio::io::{AsyncBufReadExt, BufReader};
 

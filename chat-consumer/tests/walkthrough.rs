@@ -169,3 +169,47 @@ async fn an_unreachable_engine_is_reported() -> anyhow::Result<()> {
     );
     Ok(())
 }
+
+/// A center that takes connections and never answers: bound, never accepted.
+fn blackholed_center() -> std::net::TcpListener {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap()
+}
+
+fn consumer_of(center: String, engine_timeout: Duration) -> anyhow::Result<Consumer> {
+    Ok(Consumer {
+        engine_timeout,
+        ..Consumer::new(
+            Client::builder(center).connect_timeout(Duration::from_secs(3600)),
+            sea_orm::DatabaseConnection::default(),
+            Hasher::with_cost(64, 1, 2)?,
+        )
+    })
+}
+
+#[tokio::test]
+async fn a_silent_center_fails_start_up_within_the_engine_timeout() -> anyhow::Result<()> {
+    let center = blackholed_center();
+    let consumer = consumer_of(center.local_addr()?.to_string(), Duration::from_millis(300))?;
+    // The client's own connect timeout is an hour: only the engine timeout can end this.
+    let err = tokio::time::timeout(WAIT, chat_consumer::run(consumer, CancellationToken::new()))
+        .await
+        .expect("start-up is bounded by the engine timeout")
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Engine);
+    assert!(err.to_string().contains("did not answer"), "{err}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn shutdown_during_start_up_is_obeyed_at_once() -> anyhow::Result<()> {
+    let center = blackholed_center();
+    let consumer = consumer_of(center.local_addr()?.to_string(), Duration::from_secs(3600))?;
+    let shutdown = CancellationToken::new();
+    let running = tokio::spawn(chat_consumer::run(consumer, shutdown.clone()));
+    shutdown.cancel();
+    let stopped = tokio::time::timeout(WAIT, running)
+        .await
+        .expect("a shutdown during start-up ends it")??;
+    assert_eq!(stopped, Stopped::Drained);
+    Ok(())
+}

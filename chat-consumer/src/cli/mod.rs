@@ -4,6 +4,8 @@ mod dev;
 mod run;
 mod users;
 
+pub(crate) use run::DrainIncomplete;
+
 use std::time::Duration;
 
 use anyhow::Context as _;

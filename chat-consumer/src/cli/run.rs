@@ -41,12 +41,23 @@ pub(super) async fn consume(
         ..Consumer::new(engine, db, hasher)
     };
     match chat_consumer::run(consumer, cancel).await? {
-        Stopped::Drained => tracing::info!("stopped"),
-        Stopped::DeadlinePassed => {
-            tracing::warn!("stopped before every received event was handled")
+        Stopped::Drained => {
+            tracing::info!("stopped");
+            Ok(())
         }
+        Stopped::DeadlinePassed => Err(DrainIncomplete.into()),
     }
-    Ok(())
+}
+
+/// The drain deadline passed with received events unhandled: they are lost, which a
+/// supervisor should hear about ([`DrainIncomplete::EXIT_CODE`]).
+#[derive(Debug, thiserror::Error)]
+#[error("stopped before every received event was handled: the drain deadline passed (raise --drain-timeout-secs)")]
+pub(crate) struct DrainIncomplete;
+
+impl DrainIncomplete {
+    /// The process's exit code in this case; other errors exit with 1.
+    pub(crate) const EXIT_CODE: u8 = 2;
 }
 
 /// Cancels `cancel` on Ctrl-C or SIGTERM.
