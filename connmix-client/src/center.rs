@@ -1,7 +1,7 @@
 //! Reading the center: the API version and the node list.
 
 use connmix_protocol::center::{nodes_path, VERSION_PATH};
-use connmix_protocol::{NodeInfo, NodeList, VersionInfo};
+use connmix_protocol::{NodeInfo, NodeList, SkippedNode, VersionInfo};
 use serde::de::DeserializeOwned;
 
 use crate::credentials::Credentials;
@@ -14,8 +14,10 @@ use crate::transport::check_status;
 pub(crate) struct Discovery {
     /// The API version to use (the first the center lists).
     pub(crate) api: String,
-    /// Every engine node.
+    /// Every usable engine node.
     pub(crate) nodes: Vec<NodeInfo>,
+    /// Entries of the list that were not a usable node.
+    pub(crate) skipped: Vec<SkippedNode>,
 }
 
 /// The center's HTTP API.
@@ -47,14 +49,25 @@ impl Center {
             .into_iter()
             .next()
             .ok_or_else(|| discovery_error("GET /version listed no API version"))?;
-        let list: NodeList = self.get(&nodes_path(&api)).await?;
+        let path = nodes_path(&api);
+        let body = self.get_body(&path).await?;
+        let text = String::from_utf8_lossy(&body);
+        let (list, skipped) = NodeList::decode(&text)
+            .map_err(|e| discovery_error(format!("GET {path}: unusable answer: {e}")))?;
         Ok(Discovery {
             api,
             nodes: list.nodes,
+            skipped,
         })
     }
 
     async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, ClientError> {
+        let body = self.get_body(path).await?;
+        serde_json::from_slice(&body)
+            .map_err(|e| discovery_error(format!("GET {path}: unusable answer: {e}")))
+    }
+
+    async fn get_body(&self, path: &str) -> Result<bytes::Bytes, ClientError> {
         let mut request = self.http.get(self.url.url(path));
         if let Some(credentials) = &self.credentials {
             request = request.header(reqwest::header::AUTHORIZATION, credentials.authorization());
@@ -68,12 +81,10 @@ impl Center {
             &format!("GET {path}"),
             ClientErrorKind::Discovery,
         )?;
-        let body = response
+        response
             .bytes()
             .await
-            .map_err(|e| discovery_error(format!("GET {path}: {e}")))?;
-        serde_json::from_slice(&body)
-            .map_err(|e| discovery_error(format!("GET {path}: unusable answer: {e}")))
+            .map_err(|e| discovery_error(format!("GET {path}: {e}")))
     }
 }
 

@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use connmix_protocol::{NodeId, NodeInfo};
+use connmix_protocol::{NodeId, NodeInfo, SkippedNode};
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 use tracing::{info, info_span, warn, Instrument};
@@ -39,6 +39,8 @@ pub(crate) struct Supervisor {
     nodes: HashMap<NodeId, NodeHandle>,
     /// Center reads failed in a row; while above zero, retries follow the backoff.
     failures: u32,
+    /// The node-list entries skipped at the last read, warned about once.
+    skipped: Vec<SkippedNode>,
     next_resync: Instant,
 }
 
@@ -56,6 +58,7 @@ impl Supervisor {
             subs: Vec::new(),
             nodes: HashMap::new(),
             failures: 0,
+            skipped: Vec::new(),
             next_resync,
         }
     }
@@ -123,7 +126,22 @@ impl Supervisor {
 
     /// Makes the running node tasks match the center's list.
     fn apply(&mut self, discovery: Discovery) {
-        let Discovery { api, nodes } = discovery;
+        let Discovery {
+            api,
+            nodes,
+            skipped,
+        } = discovery;
+        // Once per change, not at every resync: the center keeps listing the same bad entry.
+        if skipped != self.skipped {
+            for entry in &skipped {
+                warn!(
+                    index = entry.index,
+                    reason = %entry.reason,
+                    "the center lists an unusable node; skipped"
+                );
+            }
+            self.skipped = skipped;
+        }
         let listed: HashMap<NodeId, NodeInfo> =
             nodes.into_iter().map(|n| (n.id.clone(), n)).collect();
         let gone: Vec<NodeId> = self

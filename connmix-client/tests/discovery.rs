@@ -133,3 +133,31 @@ async fn a_bad_center_address_is_a_config_error() {
     let err = fast("ftp://nowhere:1").connect().await.unwrap_err();
     assert_eq!(err.kind(), ClientErrorKind::Config);
 }
+
+#[tokio::test]
+async fn a_malformed_node_list_entry_is_skipped_and_the_good_nodes_are_used() {
+    let engine = engine(1).await;
+    let node = engine.node(0).unwrap();
+    // A center of our own, listing one node without an address before the real one.
+    let listing = serde_json::json!({"nodes": [
+        {"id": "broken"},
+        {"id": node.id.to_string(), "api_server": node.api_addr.to_string()},
+    ]});
+    let app = axum::Router::new()
+        .route(
+            "/version",
+            axum::routing::get(|| async { axum::Json(serde_json::json!({"apis": ["v1"]})) }),
+        )
+        .route(
+            "/v1/nodes",
+            axum::routing::get(move || async move { axum::Json(listing) }),
+        );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let center = listener.local_addr().unwrap().to_string();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+
+    let client = fast(center).connect().await.unwrap();
+    assert_eq!(client.nodes(), vec![node.id.clone()]);
+    all_connected(&client, 1).await;
+    client.shutdown(WAIT).await;
+}

@@ -51,7 +51,7 @@ pub mod request;
 pub mod script;
 mod wire;
 
-pub use center::{NodeInfo, NodeList, VersionInfo};
+pub use center::{NodeInfo, NodeList, SkippedNode, VersionInfo};
 pub use credentials::Credentials;
 pub use dialect::Dialect;
 pub use error::DecodeError;

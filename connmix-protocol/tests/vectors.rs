@@ -117,7 +117,9 @@ codec!(
 codec!(
     Nodes,
     NodeList,
-    |t| serde_json::from_str(t).map_err(json_err),
+    |t| NodeList::decode(t)
+        .map(|(list, _skipped)| list)
+        .map_err(text_err),
     |v, d| serde_json::to_string(v).map_err(json_err)
 );
 codec!(
