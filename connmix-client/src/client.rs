@@ -346,6 +346,12 @@ impl Client {
         self.shared().events.subscribe()
     }
 
+    /// Engine frames skipped because they were over
+    /// [`max_frame_bytes`](crate::ClientBuilder::max_frame_bytes), on every node since start.
+    pub fn oversized_frames(&self) -> u64 {
+        self.shared().oversized.load(Ordering::Relaxed)
+    }
+
     /// The connection state of every node, updated as it changes.
     pub fn state(&self) -> watch::Receiver<ClientState> {
         self.shared().state.subscribe()

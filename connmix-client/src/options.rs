@@ -25,6 +25,7 @@ pub(crate) struct Options {
     pub(crate) resync_jitter: Duration,
     pub(crate) backoff: Backoff,
     pub(crate) event_buffer: usize,
+    pub(crate) max_frame_bytes: usize,
     pub(crate) command_buffer: usize,
 }
 
@@ -45,6 +46,7 @@ impl Options {
             resync_jitter: Duration::from_secs(10),
             backoff: Backoff::default(),
             event_buffer: 1024,
+            max_frame_bytes: 16 << 20,
             command_buffer: 1024,
         }
     }
@@ -64,6 +66,7 @@ impl Options {
 /// | [`resync_interval`](Self::resync_interval) | 60 s, plus up to [`resync_jitter`](Self::resync_jitter) (10 s) |
 /// | [`backoff`](Self::backoff) | 100 ms doubling to 10 s, 20 % jitter |
 /// | [`event_buffer`](Self::event_buffer) | 1024 events |
+/// | [`max_frame_bytes`](Self::max_frame_bytes) | 16 MiB |
 #[derive(Debug, Clone)]
 #[must_use = "a builder does nothing until `connect` is awaited"]
 pub struct ClientBuilder {
@@ -158,6 +161,16 @@ impl ClientBuilder {
     /// connections stop reading (backpressure). At least 1.
     pub fn event_buffer(mut self, events: usize) -> Self {
         self.options.event_buffer = events.max(1);
+        self
+    }
+
+    /// The largest engine frame handled. A larger one (a queue event carrying a huge browser
+    /// frame, say) is read, skipped and counted ([`Client::oversized_frames`](crate::Client::oversized_frames)),
+    /// with a warning at most every 10 s per node; the connection and every other event stay.
+    /// Only a frame over four times this is refused by the WebSocket layer, which closes the
+    /// connection (it reconnects).
+    pub fn max_frame_bytes(mut self, bytes: usize) -> Self {
+        self.options.max_frame_bytes = bytes.max(1024);
         self
     }
 

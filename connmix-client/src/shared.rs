@@ -1,6 +1,6 @@
 //! State shared by the handle, the supervisor and the node tasks.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use arc_swap::ArcSwap;
@@ -26,6 +26,8 @@ pub(crate) struct Shared {
     pub(crate) cancel: CancellationToken,
     pub(crate) tracker: TaskTracker,
     closed: AtomicBool,
+    /// Engine frames over `max_frame_bytes`, skipped, on every node since start.
+    pub(crate) oversized: AtomicU64,
 }
 
 impl Shared {
@@ -41,6 +43,7 @@ impl Shared {
             cancel: CancellationToken::new(),
             tracker: TaskTracker::new(),
             closed: AtomicBool::new(false),
+            oversized: AtomicU64::new(0),
         }
     }
 

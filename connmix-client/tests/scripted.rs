@@ -280,3 +280,27 @@ async fn a_node_that_breaks_every_session_is_reconnected_ever_more_slowly() {
     );
     client.shutdown(Duration::from_millis(100)).await;
 }
+
+#[tokio::test]
+async fn an_oversized_frame_is_skipped_and_counted_without_losing_the_connection() {
+    let (center, mut peers) = fake_engine().await;
+    let client = fast(center).max_frame_bytes(1024).connect().await.unwrap();
+    let mut events = client.events();
+    let (mut stream, mut peer) = consuming(&client, &mut peers).await;
+    let event = |data: &str| {
+        format!(r#"{{"e":"queue.pop","p":{{"n":"n1","c":"7","t":"chat","d":"{data}"}}}}"#)
+    };
+    // Over the 1 KiB limit but within what the socket reads: skipped, not fatal.
+    peer.send(event(&"x".repeat(3000))).await;
+    peer.send(event("small")).await;
+    let next = next_event(&mut stream).await;
+    assert_eq!(next.data, json!("small"));
+    assert_eq!(client.oversized_frames(), 1);
+    while let Ok(event) = events.try_recv() {
+        assert!(
+            !matches!(event, ConnectionEvent::Disconnected { .. }),
+            "the connection was dropped: {event:?}"
+        );
+    }
+    client.shutdown(Duration::from_millis(100)).await;
+}

@@ -21,8 +21,14 @@ pub(crate) type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
 /// more reads.
 const READ_BUFFER: usize = 2 * 1024;
 
-fn socket_config() -> WebSocketConfig {
-    WebSocketConfig::default().read_buffer_size(READ_BUFFER)
+/// Frames are read up to four times `max_frame_bytes`, so that one somewhat over the limit is
+/// skipped by the session instead of breaking the connection.
+fn socket_config(max_frame_bytes: usize) -> WebSocketConfig {
+    let hard_limit = Some(max_frame_bytes.saturating_mul(4));
+    WebSocketConfig::default()
+        .read_buffer_size(READ_BUFFER)
+        .max_frame_size(hard_limit)
+        .max_message_size(hard_limit)
 }
 
 /// Opens `url`, sending `credentials` on the upgrade request. The error is text for logs and
@@ -31,6 +37,7 @@ pub(crate) async fn open(
     url: &str,
     credentials: Option<&Credentials>,
     tls: &Arc<rustls::ClientConfig>,
+    max_frame_bytes: usize,
 ) -> Result<Ws, String> {
     let mut request = url.into_client_request().map_err(|e| e.to_string())?;
     if let Some(credentials) = credentials {
@@ -46,7 +53,7 @@ pub(crate) async fn open(
     // Nagle off: requests are small and latency matters more than packet count.
     let (ws, _response) = tokio_tungstenite::connect_async_tls_with_config(
         request,
-        Some(socket_config()),
+        Some(socket_config(max_frame_bytes)),
         true,
         Some(connector),
     )

@@ -1,6 +1,7 @@
 //! One open connection to a node: requests out, replies and queue messages in, heartbeat.
 
 use std::collections::VecDeque;
+use std::sync::atomic::Ordering;
 
 use bytes::Bytes;
 use connmix_protocol::{Call, EngineFrame, Event, QueueMessage, Request};
@@ -50,7 +51,12 @@ pub(super) struct Session<'a> {
     /// When a ping was sent and nothing has arrived since: the moment to give up.
     pong_deadline: Option<Instant>,
     warned_dropped_stream: bool,
+    /// Oversized frames skipped since the last warning, and when that was.
+    oversized: (u64, Option<Instant>),
 }
+
+/// The least time between two warnings about oversized frames, per node.
+const OVERSIZED_WARNING_EVERY: std::time::Duration = std::time::Duration::from_secs(10);
 
 impl<'a> Session<'a> {
     pub(super) fn new(task: &'a mut NodeTask, ws: Ws) -> Self {
@@ -62,6 +68,7 @@ impl<'a> Session<'a> {
             unpop: None,
             pong_deadline: None,
             warned_dropped_stream: false,
+            oversized: (0, None),
         }
     }
 
@@ -288,6 +295,9 @@ impl<'a> Session<'a> {
         // Anything from the peer proves it is alive.
         self.pong_deadline = None;
         match message {
+            Message::Text(text) if text.len() > self.task.shared.options.max_frame_bytes => {
+                self.oversized(text.len())
+            }
             Message::Text(text) => self.frame(text.as_str())?,
             Message::Close(_) => return Err(DisconnectReason::ClosedByPeer),
             Message::Binary(_) => warn!("ignoring a binary frame"),
@@ -362,6 +372,24 @@ impl<'a> Session<'a> {
                 self.overflow.push_back((sink.clone(), event))
             }
             Err(mpsc::error::TrySendError::Closed(_)) => self.stream_dropped(),
+        }
+    }
+
+    /// Skips a frame over the limit: counted, and warned about at most every 10 s.
+    fn oversized(&mut self, bytes: usize) {
+        self.task.shared.oversized.fetch_add(1, Ordering::Relaxed);
+        let (since, warned) = &mut self.oversized;
+        *since += 1;
+        let now = Instant::now();
+        if warned.is_none_or(|at| now.duration_since(at) >= OVERSIZED_WARNING_EVERY) {
+            warn!(
+                bytes,
+                limit = self.task.shared.options.max_frame_bytes,
+                skipped = *since,
+                "skipping engine frames over the size limit (the event in it is lost)"
+            );
+            *since = 0;
+            *warned = Some(now);
         }
     }
 

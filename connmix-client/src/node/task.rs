@@ -92,8 +92,9 @@ impl NodeTask {
                     self.shared.options.credentials.clone(),
                     Arc::clone(&self.shared.tls),
                 );
+                let max_frame = self.shared.options.max_frame_bytes;
                 let connect = tokio::time::timeout(timeout, async move {
-                    open(&url, credentials.as_ref(), &tls).await
+                    open(&url, credentials.as_ref(), &tls, max_frame).await
                 });
                 let ws = match self.offline(connect).await {
                     Offline::Ready(Ok(Ok(ws))) => ws,
