@@ -1,5 +1,7 @@
 //! [`Chat`]: everything a handler needs, shared by all workers.
 
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use sea_orm::DatabaseConnection;
 
 use crate::engine::ChatEngine;
@@ -17,6 +19,8 @@ pub struct Chat<E> {
     pub(crate) limits: Limits,
     pub(crate) rate: RateLimiter,
     pub(crate) names: NameCache,
+    /// Replies not sent because their connection had gone.
+    pub(crate) replies_to_gone: AtomicU64,
 }
 
 impl<E: ChatEngine> Chat<E> {
@@ -29,6 +33,7 @@ impl<E: ChatEngine> Chat<E> {
             hasher,
             limits,
             names: NameCache::default(),
+            replies_to_gone: AtomicU64::new(0),
         }
     }
 
@@ -40,6 +45,12 @@ impl<E: ChatEngine> Chat<E> {
     /// The database.
     pub fn db(&self) -> &DatabaseConnection {
         &self.db
+    }
+
+    /// Replies that were not sent because their browser had already left (engine error 401),
+    /// since start.
+    pub fn replies_to_gone(&self) -> u64 {
+        self.replies_to_gone.load(Ordering::Relaxed)
     }
 
     /// The limits in force.

@@ -1,6 +1,6 @@
 //! [`ChatEngine`] over the real engine client.
 
-use connmix_client::Client;
+use connmix_client::{Client, ClientErrorKind, ErrorCode};
 
 use crate::engine::{ChatEngine, Conn, EngineCallError, UID_KEY};
 
@@ -26,9 +26,14 @@ impl ChatEngine for Client {
     async fn send(&self, conn: &Conn, text: String) -> Result<(), EngineCallError> {
         // Through the connection's own node: its replies then keep their order with its
         // `conn.call`s (a login's uid, then the login's reply).
-        Client::send_to(self, conn, text)
-            .await
-            .map_err(EngineCallError::new)
+        Client::send_to(self, conn, text).await.map_err(|err| {
+            // 401: the engine has no such connection any more; its browser left.
+            if err.kind() == ClientErrorKind::Engine(ErrorCode::SendFailed) {
+                EngineCallError::connection_gone(err)
+            } else {
+                EngineCallError::new(err)
+            }
+        })
     }
 
     async fn publish(&self, channel: &str, text: String) -> Result<u64, EngineCallError> {

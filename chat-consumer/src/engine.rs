@@ -14,13 +14,34 @@ pub const UID_KEY: &str = "uid";
 
 /// An engine call that failed; handlers log it and carry on.
 #[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct EngineCallError(#[source] pub Box<dyn std::error::Error + Send + Sync + 'static>);
+#[error("{source}")]
+pub struct EngineCallError {
+    #[source]
+    source: Box<dyn std::error::Error + Send + Sync + 'static>,
+    gone: bool,
+}
 
 impl EngineCallError {
     /// Wraps any error.
     pub fn new(err: impl std::error::Error + Send + Sync + 'static) -> Self {
-        Self(Box::new(err))
+        Self {
+            source: Box::new(err),
+            gone: false,
+        }
+    }
+
+    /// The engine no longer holds the connection (its browser went away): nothing is wrong,
+    /// and nobody is left to tell.
+    pub fn connection_gone(err: impl std::error::Error + Send + Sync + 'static) -> Self {
+        Self {
+            gone: true,
+            ..Self::new(err)
+        }
+    }
+
+    /// Whether the call failed only because the connection is gone.
+    pub fn is_connection_gone(&self) -> bool {
+        self.gone
     }
 }
 

@@ -28,6 +28,7 @@ pub(crate) struct RecordingEngine {
     recorded: tokio::sync::Notify,
     fail_set_uid: AtomicBool,
     fail_calls: AtomicBool,
+    gone: AtomicBool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -43,6 +44,11 @@ impl RecordingEngine {
     /// Makes `set_uid` fail.
     pub(crate) fn fail_set_uid(&self, fail: bool) {
         self.fail_set_uid.store(fail, Ordering::SeqCst);
+    }
+
+    /// Makes sends fail as to a connection whose browser has left.
+    pub(crate) fn browser_gone(&self, gone: bool) {
+        self.gone.store(gone, Ordering::SeqCst);
     }
 
     /// Makes subscribe, unsubscribe and publish fail (replies still go through).
@@ -104,6 +110,9 @@ impl ChatEngine for RecordingEngine {
     }
 
     async fn send(&self, conn: &Conn, text: String) -> Result<(), EngineCallError> {
+        if self.gone.load(Ordering::SeqCst) {
+            return Err(EngineCallError::connection_gone(Refused));
+        }
         self.record(Call::Send(conn.clone(), parse(&text)));
         Ok(())
     }

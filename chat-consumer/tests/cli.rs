@@ -366,3 +366,60 @@ fn dev_on_a_taken_port_says_which_and_why_once() {
     assert_eq!(stderr.matches("in use").count(), 1, "{stderr}");
     let _ = std::fs::remove_file(path);
 }
+
+#[cfg(unix)]
+#[tokio::test]
+async fn no_secret_reaches_the_log_even_at_trace() {
+    use base64::Engine as _;
+    use tokio::io::{AsyncBufReadExt, BufReader};
+
+    let (db, path) = temp_db("secrets");
+    let log_path = path.with_extension("log");
+    let log = std::fs::File::create(&log_path).unwrap();
+    let mut child = tokio::process::Command::from(cli(&db))
+        .args([
+            "dev",
+            "--center-port",
+            "0",
+            "--api-port",
+            "0",
+            "--chat-port",
+            "0",
+        ])
+        .args(["--api-user", "ops", "--api-password", "hunter2-api"])
+        .env("RUST_LOG", "trace")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(log)
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let chat: std::net::SocketAddr = tokio::time::timeout(Duration::from_secs(20), async {
+        while let Some(line) = lines.next_line().await.unwrap() {
+            if let Some(rest) = line.trim().strip_prefix("open http://") {
+                return rest.split('/').next().unwrap().parse().unwrap();
+            }
+        }
+        panic!("dev exited before printing a URL");
+    })
+    .await
+    .expect("dev never printed the page URL");
+    let mut browser = connmix_mock::browser::Browser::connect(chat).await.unwrap();
+    for password in ["wr0ng-s3cret", "123456"] {
+        let frame = format!(r#"{{"op":"auth","args":["user1","{password}"]}}"#);
+        browser.send(&frame).await.unwrap();
+        let reply = browser.recv_json().await.unwrap();
+        assert_eq!(reply["op"], "auth", "{reply}");
+    }
+    assert_eq!(terminate(&mut child).await, Some(0));
+
+    let logged = std::fs::read_to_string(&log_path).unwrap();
+    assert!(logged.contains("TRACE"), "trace logging was on");
+    let header = base64::engine::general_purpose::STANDARD.encode("ops:hunter2-api");
+    for secret in ["wr0ng-s3cret", "hunter2-api", header.as_str()] {
+        assert!(!logged.contains(secret), "the log shows {secret:?}");
+    }
+    let _ = std::fs::remove_file(path);
+    let _ = std::fs::remove_file(log_path);
+}

@@ -7,7 +7,7 @@ use serde::de::DeserializeOwned;
 use crate::credentials::Credentials;
 use crate::endpoint::CenterUrl;
 use crate::error::{ClientError, ClientErrorKind};
-use crate::transport::check_status;
+use crate::transport::{check_status, with_causes};
 
 /// What one read of the center found.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -75,7 +75,7 @@ impl Center {
         let response = request
             .send()
             .await
-            .map_err(|e| discovery_error(format!("GET {path}: {e}")))?;
+            .map_err(|e| discovery_error(format!("GET {path}: {}", with_causes(&e))))?;
         check_status(
             response.status(),
             &format!("GET {path}"),
@@ -84,7 +84,7 @@ impl Center {
         response
             .bytes()
             .await
-            .map_err(|e| discovery_error(format!("GET {path}: {e}")))
+            .map_err(|e| discovery_error(format!("GET {path}: {}", with_causes(&e))))
     }
 }
 

@@ -9,7 +9,7 @@ use crate::client::{require_success, PublishResult};
 use crate::credentials::Credentials;
 use crate::endpoint::node_http_base;
 use crate::error::{ClientError, ClientErrorKind};
-use crate::transport::{check_status, http_client, tls_config};
+use crate::transport::{check_status, http_client, tls_config, with_causes};
 
 /// Pushes to browser connections through one node's HTTP API: for programs that only push,
 /// such as web handlers. The engine routes across the mesh, so any node will do.
@@ -151,13 +151,15 @@ impl PushClient {
             } else {
                 ClientErrorKind::Http
             };
-            ClientError::new(kind, format!("POST {path}: {e}"))
+            ClientError::new(kind, format!("POST {path}: {}", with_causes(&e)))
         })?;
         let status = response.status();
-        let text = response
-            .text()
-            .await
-            .map_err(|e| ClientError::new(ClientErrorKind::Http, format!("POST {path}: {e}")))?;
+        let text = response.text().await.map_err(|e| {
+            ClientError::new(
+                ClientErrorKind::Http,
+                format!("POST {path}: {}", with_causes(&e)),
+            )
+        })?;
         // An engine error may come with an error status; its code says more than the status.
         match Reply::decode(&text) {
             Ok(reply) if status.is_success() || reply.outcome.is_err() => Ok(reply.outcome?),

@@ -161,3 +161,21 @@ async fn a_malformed_node_list_entry_is_skipped_and_the_good_nodes_are_used() {
     all_connected(&client, 1).await;
     client.shutdown(WAIT).await;
 }
+
+#[tokio::test]
+async fn an_unreachable_center_is_reported_with_its_cause() {
+    // A port nobody listens on: bound, then released.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let client = fast(format!("127.0.0.1:{port}")).connect().await.unwrap();
+    let err = client.resync().await.unwrap_err();
+    assert_eq!(err.kind(), ClientErrorKind::Discovery);
+    assert!(
+        err.to_string().to_lowercase().contains("refused"),
+        "the cause is named: {err}"
+    );
+    client.shutdown(std::time::Duration::ZERO).await;
+}

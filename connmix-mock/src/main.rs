@@ -19,16 +19,35 @@ struct Args {
     queue: String,
 }
 
+/// Crates whose `trace` output dumps whole WebSocket frames (browsers' passwords) or request
+/// headers (basic credentials): capped at `debug` whatever `RUST_LOG` says.
+const WIRE_DUMPERS: [&str; 4] = ["tungstenite", "tokio_tungstenite", "hyper", "hyper_util"];
+
+/// Logs to standard error; `RUST_LOG` filters, `info` by default; colours only on a terminal.
+fn init_logging() {
+    use std::io::IsTerminal as _;
+    use tracing_subscriber::{filter::LevelFilter, EnvFilter};
+    let mut filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    if filter.max_level_hint() == Some(LevelFilter::TRACE) {
+        let caps = WIRE_DUMPERS
+            .iter()
+            .filter_map(|t| format!("{t}=debug").parse().ok());
+        for cap in caps {
+            filter = filter.add_directive(cap);
+        }
+    }
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_writer(std::io::stderr)
+        .init();
+}
+
 #[tokio::main]
 async fn main() -> ExitCode {
     // clap prints its own message and exits with status 2 on bad options.
     let args = Args::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .init();
+    init_logging();
     let signals = StopSignals::install();
     let engine = match MockEngine::start(args.engine.config(&args.queue)).await {
         Ok(engine) => engine,

@@ -202,12 +202,33 @@ impl ConsumerArgs {
     }
 }
 
-/// Logs to standard error; `RUST_LOG` filters, `info` by default.
+/// Crates whose `trace` output dumps whole WebSocket frames (a browser's `auth` frame holds its
+/// password) or request headers (the engine's basic credentials).
+const WIRE_DUMPERS: [&str; 6] = [
+    "tungstenite",
+    "tokio_tungstenite",
+    "hyper",
+    "hyper_util",
+    "h2",
+    "reqwest",
+];
+
+/// Logs to standard error; `RUST_LOG` filters, `info` by default. Whatever it says, the wire
+/// dumpers stop at `debug`, so no secret reaches the log; colours only on a terminal.
 pub(crate) fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+    use std::io::IsTerminal as _;
+    let mut filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    if filter.max_level_hint() == Some(tracing_subscriber::filter::LevelFilter::TRACE) {
+        for target in WIRE_DUMPERS {
+            if let Ok(cap) = format!("{target}=debug").parse() {
+                filter = filter.add_directive(cap);
+            }
+        }
+    }
     tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr)
         .init();
 }

@@ -14,6 +14,8 @@ pub mod send_to_user;
 
 use connmix_protocol::chat::ChatReply;
 
+use std::sync::atomic::Ordering;
+
 use crate::chat::Chat;
 use crate::engine::{ChatEngine, Conn};
 
@@ -57,9 +59,16 @@ impl<'a, E: ChatEngine> Ctx<'a, E> {
     }
 
     /// Sends `reply` to the connection; a failure is logged, since the browser cannot be told.
+    /// A browser that has left is no failure: counted ([`Chat::replies_to_gone`]), logged at
+    /// debug.
     pub(crate) async fn reply(&self, reply: ChatReply) {
-        if let Err(err) = self.chat.engine.send(self.conn, reply.to_json()).await {
-            tracing::warn!(error = %err, "cannot send reply");
+        match self.chat.engine.send(self.conn, reply.to_json()).await {
+            Ok(()) => {}
+            Err(err) if err.is_connection_gone() => {
+                self.chat.replies_to_gone.fetch_add(1, Ordering::Relaxed);
+                tracing::debug!(error = %err, "reply to a connection that is gone");
+            }
+            Err(err) => tracing::warn!(error = %err, "cannot send reply"),
         }
     }
 }

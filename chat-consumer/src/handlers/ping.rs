@@ -26,4 +26,14 @@ mod tests {
             vec![Call::Send(conn(1), json!({"op":"pong"}))]
         );
     }
+
+    #[tokio::test]
+    async fn a_reply_to_a_browser_that_left_is_counted_not_failed() {
+        let chat = test_chat().await;
+        chat.engine().browser_gone(true);
+        ping(&Ctx::new(&chat, &conn(1), None)).await;
+        ping(&Ctx::new(&chat, &conn(2), None)).await;
+        assert_eq!(chat.replies_to_gone(), 2);
+        assert!(chat.engine().take().is_empty());
+    }
 }
