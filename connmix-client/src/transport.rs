@@ -58,6 +58,23 @@ pub(crate) fn check_status(
     Err(ClientError::new(kind, format!("{what}: HTTP {status}")))
 }
 
+/// An error with its causes, `outer: inner: root`: reqwest's own text says only "error sending
+/// request for url", the cause says "connection refused".
+pub(crate) fn with_causes(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        // Some errors repeat their cause in their own text.
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -92,21 +109,4 @@ mod tests {
         let tls = tls_config(&[]).unwrap();
         http_client(&tls, Duration::from_secs(1)).unwrap();
     }
-}
-
-/// An error with its causes, `outer: inner: root`: reqwest's own text says only "error sending
-/// request for url", the cause says "connection refused".
-pub(crate) fn with_causes(err: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = err.to_string();
-    let mut source = err.source();
-    while let Some(cause) = source {
-        let cause_text = cause.to_string();
-        // Some errors repeat their cause in their own text.
-        if !text.contains(&cause_text) {
-            text.push_str(": ");
-            text.push_str(&cause_text);
-        }
-        source = cause.source();
-    }
-    text
 }
