@@ -9,6 +9,7 @@ use crate::limits::Limits;
 use crate::names::NameCache;
 use crate::rate::RateLimiter;
 use crate::service::password::Hasher;
+use crate::throttle::LoginThrottle;
 
 /// The chat service: engine, database, password hasher, limits and per-user state.
 #[derive(Debug)]
@@ -19,6 +20,7 @@ pub struct Chat<E> {
     pub(crate) limits: Limits,
     pub(crate) rate: RateLimiter,
     pub(crate) names: NameCache,
+    pub(crate) logins: LoginThrottle,
     /// Replies not sent because their connection had gone.
     pub(crate) replies_to_gone: AtomicU64,
 }
@@ -28,6 +30,7 @@ impl<E: ChatEngine> Chat<E> {
     pub fn new(engine: E, db: DatabaseConnection, hasher: Hasher, limits: Limits) -> Self {
         Self {
             rate: RateLimiter::new(limits.messages_per_second, limits.message_burst),
+            logins: LoginThrottle::new(limits.login_failures, limits.login_window),
             engine,
             db,
             hasher,

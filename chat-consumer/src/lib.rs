@@ -28,7 +28,8 @@
 //!   drain on shutdown.
 //! - [`workers`]: runs events concurrently across connections, in order within one.
 //! - [`service`]: users, passwords and logins over the database; [`entity`], [`migration`], [`db`].
-//! - [`channel`], [`rate`], [`limits`]: who may use which channel, and how often.
+//! - [`channel`], [`rate`], [`throttle`], [`limits`]: who may use which channel, how often,
+//!   and how many wrong passwords a name or connection may try.
 
 #![deny(missing_docs)]
 #![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used))]
@@ -50,6 +51,7 @@ pub mod serve;
 pub mod service;
 #[cfg(test)]
 mod testing;
+pub mod throttle;
 pub mod workers;
 
 pub use chat::Chat;

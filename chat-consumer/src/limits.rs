@@ -23,6 +23,11 @@ pub struct Limits {
     pub worker_queue: usize,
     /// How long shutdown waits for events already taken from the engine.
     pub drain_timeout: Duration,
+    /// Failed logins allowed per name and per connection in each [`login_window`](Self::login_window);
+    /// further attempts are refused without hashing until it ends. 0 turns this off.
+    pub login_failures: u32,
+    /// The window of [`login_failures`](Self::login_failures).
+    pub login_window: Duration,
 }
 
 impl Default for Limits {
@@ -39,6 +44,8 @@ impl Default for Limits {
             workers: 64,
             worker_queue: 128,
             drain_timeout: Duration::from_secs(10),
+            login_failures: 5,
+            login_window: Duration::from_secs(60),
         }
     }
 }

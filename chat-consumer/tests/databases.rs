@@ -70,6 +70,17 @@ async fn exercise(db: &DatabaseConnection) {
         .await
         .unwrap()
         .is_none());
+    // Names are exact on every database: MariaDB's collation alone would let these in.
+    for near in [name.to_uppercase(), format!("{name} ")] {
+        assert!(
+            login(db, &hasher, &near, "123456").await.unwrap().is_none(),
+            "{near:?} logged in as {name:?}"
+        );
+        let err = users::set_password(db, &near, "x".into())
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::UnknownUser, "{near:?}");
+    }
 
     // A tutorial row with a plain-text password is upgraded on its first login.
     let legacy = unique("legacy");

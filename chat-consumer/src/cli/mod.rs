@@ -180,6 +180,13 @@ struct ConsumerArgs {
     /// Seconds shutdown waits for events already received.
     #[arg(long, default_value_t = Limits::default().drain_timeout.as_secs())]
     drain_timeout_secs: u64,
+    /// Failed logins allowed per name and per connection in each login window; later ones are
+    /// refused without hashing until it ends (0: no limit).
+    #[arg(long, default_value_t = Limits::default().login_failures)]
+    login_failures: u32,
+    /// The login window, in seconds.
+    #[arg(long, default_value_t = Limits::default().login_window.as_secs())]
+    login_window_secs: u64,
 }
 
 impl ConsumerArgs {
@@ -197,6 +204,8 @@ impl ConsumerArgs {
             workers: self.workers,
             worker_queue: self.worker_queue,
             drain_timeout: Duration::from_secs(self.drain_timeout_secs),
+            login_failures: self.login_failures,
+            login_window: Duration::from_secs(self.login_window_secs),
             ..defaults
         })
     }

@@ -21,8 +21,18 @@ pub async fn auth<E: ChatEngine>(cx: &Ctx<'_, E>, name: &str, password: &str) {
     if name.len() > MAX_NAME || password.len() > MAX_PASSWORD {
         return refuse(cx, ChatReply::error(op::AUTH, reason::BAD_LOGIN)).await;
     }
+    // Counted before the hash, so that concurrent guesses cannot pass the limit meanwhile.
+    let attempt = match cx.chat.logins.begin(name, cx.conn) {
+        Ok(attempt) => attempt,
+        Err(retry_in) => {
+            tracing::info!(?retry_in, "login throttled");
+            let why = ChatReply::error(op::AUTH, reason::too_many_logins(retry_in));
+            return refuse(cx, why).await;
+        }
+    };
     match auth::login(&cx.chat.db, &cx.chat.hasher, name, password).await {
         Ok(Some(user)) => {
+            cx.chat.logins.forgive(attempt);
             cx.chat.names.remember(user.id, &user.name);
             if set_uid(cx, user.id).await {
                 tracing::info!(uid = user.id, "logged in");
@@ -36,6 +46,8 @@ pub async fn auth<E: ChatEngine>(cx: &Ctx<'_, E>, name: &str, password: &str) {
             refuse(cx, ChatReply::error(op::AUTH, reason::BAD_LOGIN)).await;
         }
         Err(err) => {
+            // Our failure, not a wrong guess.
+            cx.chat.logins.forgive(attempt);
             tracing::error!(error = %err, "login failed");
             refuse(cx, ChatReply::error(op::AUTH, reason::INTERNAL)).await;
         }
@@ -198,5 +210,28 @@ mod tests {
         let long = "x".repeat(MAX_PASSWORD + 1);
         auth(&Ctx::new(&chat, &conn(1), None), "user1", &long).await;
         assert_eq!(chat.engine().take()[0], Call::SetUid(conn(1), 0));
+    }
+
+    #[tokio::test]
+    async fn repeated_wrong_passwords_are_throttled_and_still_release_the_connection() {
+        let chat = test_chat().await;
+        add_user(&chat, "user1", "123456").await;
+        let allowed = chat.limits().login_failures;
+        for _ in 0..allowed {
+            auth(&Ctx::new(&chat, &conn(1), None), "user1", "guess").await;
+        }
+        chat.engine().take();
+        // Even the right password waits for the window now: the name is under attack.
+        auth(&Ctx::new(&chat, &conn(2), None), "user1", "123456").await;
+        let calls = chat.engine().take();
+        assert_eq!(calls[0], Call::SetUid(conn(2), 0));
+        let Call::Send(_, reply) = &calls[1] else {
+            panic!("expected a reply, got {calls:?}");
+        };
+        let error = reply["error"].as_str().unwrap();
+        assert!(
+            error.starts_with("Too many login attempts, retry in "),
+            "{error}"
+        );
     }
 }

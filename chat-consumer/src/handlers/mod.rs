@@ -37,6 +37,13 @@ pub mod reason {
     pub const UNKNOWN_USER: &str = "Unknown user";
     /// Too many channels in one request.
     pub const TOO_MANY_CHANNELS: &str = "Too many channels";
+
+    /// Too many failed logins for the name or the connection; `retry_in` until the next may
+    /// be tried (whole seconds, rounded up).
+    pub fn too_many_logins(retry_in: std::time::Duration) -> String {
+        let secs = retry_in.as_secs() + u64::from(retry_in.subsec_nanos() > 0);
+        format!("Too many login attempts, retry in {secs} s")
+    }
 }
 
 /// What every handler gets: the chat, the connection the frame came on, and who is logged in

@@ -93,12 +93,17 @@ pub async fn ensure(
     }
 }
 
-/// The user with this name.
+/// The user with exactly this name.
+///
+/// Compared here, byte for byte, as well as in SQL: MariaDB's default collation matches
+/// `U10` and `u10 ` (case, trailing spaces) to `u10`, which SQLite and PostgreSQL do not.
 pub async fn find_by_name(db: &DatabaseConnection, name: &str) -> Result<Option<user::Model>> {
     Ok(user::Entity::find()
         .filter(user::Column::Name.eq(name))
-        .one(db)
-        .await?)
+        .all(db)
+        .await?
+        .into_iter()
+        .find(|user| user.name == name))
 }
 
 /// The user with this id.
@@ -124,20 +129,20 @@ pub async fn set_password(
     name: &str,
     password_hash: String,
 ) -> Result<()> {
+    // By id, after an exact look-up: on MariaDB a filter on the name would also match `U10`.
+    let unknown = || Error::new(ErrorKind::UnknownUser, format!("no user named `{name}`"));
+    let user = find_by_name(db, name).await?.ok_or_else(unknown)?;
     let result = user::Entity::update_many()
         .col_expr(user::Column::Password, Expr::value(password_hash))
         .col_expr(
             user::Column::UpdatedAt,
             Expr::value(Some(chrono::Utc::now())),
         )
-        .filter(user::Column::Name.eq(name))
+        .filter(user::Column::Id.eq(user.id))
         .exec(db)
         .await?;
     if result.rows_affected == 0 {
-        return Err(Error::new(
-            ErrorKind::UnknownUser,
-            format!("no user named `{name}`"),
-        ));
+        return Err(unknown());
     }
     Ok(())
 }
