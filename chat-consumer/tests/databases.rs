@@ -209,3 +209,47 @@ async fn consumers_starting_together_on_a_new_postgres_schema_all_migrate() {
         result.unwrap().unwrap();
     }
 }
+
+/// `SHOW CREATE TABLE users` on the database `name` of the server at `url`.
+async fn show_users_table(server: &DatabaseConnection, name: &str) -> String {
+    let row = server
+        .query_one_raw(sea_orm::Statement::from_string(
+            server.get_database_backend(),
+            format!("SHOW CREATE TABLE `{name}`.`users`"),
+        ))
+        .await
+        .unwrap()
+        .expect("the users table exists");
+    row.try_get_by_index::<String>(1).unwrap()
+}
+
+#[tokio::test]
+async fn the_example_users_sql_is_the_schema_migrate_creates() {
+    let Some(url) = server_url("CONNMIX_TEST_MYSQL_URL") else {
+        return;
+    };
+    let server = db::connect(&url).await.unwrap();
+    let (by_hand, migrated) = (unique("schema_sql"), unique("schema_migrate"));
+    for name in [&by_hand, &migrated] {
+        server
+            .execute_unprepared(&format!("CREATE DATABASE `{name}`"))
+            .await
+            .unwrap();
+    }
+    let base = url.rsplit_once('/').unwrap().0;
+    let sql = include_str!("../../examples/engine/users.sql");
+    let hand = db::connect(&format!("{base}/{by_hand}")).await.unwrap();
+    hand.execute_unprepared(sql).await.unwrap();
+    open(&format!("{base}/{migrated}")).await;
+    let (expected, created) = (
+        show_users_table(&server, &migrated).await,
+        show_users_table(&server, &by_hand).await,
+    );
+    for name in [&by_hand, &migrated] {
+        server
+            .execute_unprepared(&format!("DROP DATABASE `{name}`"))
+            .await
+            .unwrap();
+    }
+    assert_eq!(created, expected);
+}

@@ -115,6 +115,26 @@ impl fmt::Debug for ChatRequest {
     }
 }
 
+/// Longest `op` an error reply echoes, in bytes (the known ops are far shorter).
+pub const MAX_ECHOED_OP: usize = 64;
+/// Longest `error` text of an error reply, in bytes.
+pub const MAX_ERROR_TEXT: usize = 256;
+
+/// `text` cut to at most `max` bytes at a character boundary, marked with `…` when cut.
+fn clip(text: &str, max: usize) -> String {
+    if text.len() <= max {
+        return text.to_owned();
+    }
+    let marker = '…';
+    let mut end = max.saturating_sub(marker.len_utf8());
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    let mut clipped = text[..end].to_owned();
+    clipped.push(marker);
+    clipped
+}
+
 /// Why a browser frame is not a chat request. The `Display` text is what the browser is told.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ChatRequestError {
@@ -415,10 +435,13 @@ impl ChatReply {
     }
 
     /// Failure of an op.
+    ///
+    /// Both are clipped ([`MAX_ECHOED_OP`], [`MAX_ERROR_TEXT`] bytes, ending in `…`): they may
+    /// echo what the browser sent (an unknown op, a channel name), which may be huge.
     pub fn error(op: &str, error: impl Into<String>) -> Self {
         ChatReply::Error {
-            op: op.to_owned(),
-            error: error.into(),
+            op: clip(op, MAX_ECHOED_OP),
+            error: clip(&error.into(), MAX_ERROR_TEXT),
         }
     }
 
@@ -576,6 +599,30 @@ mod format_error {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn error_replies_do_not_echo_huge_input() {
+        let huge_op = "x".repeat(100_000);
+        let err = ChatRequest::parse(&format!(r#"{{"op":"{huge_op}"}}"#)).unwrap_err();
+        let ChatReply::Error { op, error } = err.reply() else {
+            panic!("an unknown op gets an error reply");
+        };
+        assert!(op.len() <= MAX_ECHOED_OP && op.ends_with('…'), "{op}");
+        assert_eq!(error, "Unknown op");
+        let target = "é".repeat(500_000);
+        let ChatReply::Error { error, .. } =
+            ChatReply::error(op::SEND_TO_USER, format!("Invalid channel: {target}"))
+        else {
+            unreachable!()
+        };
+        assert!(error.len() <= MAX_ERROR_TEXT, "{}", error.len());
+        assert!(error.starts_with("Invalid channel: éé") && error.ends_with('…'));
+        // Short texts are untouched.
+        assert_eq!(
+            ChatReply::error("auth", "No access").to_json(),
+            r#"{"op":"auth","error":"No access"}"#
+        );
+    }
 
     #[test]
     fn a_borrowed_delivery_writes_what_the_owned_one_does() {

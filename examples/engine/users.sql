@@ -1,4 +1,5 @@
--- The chat's users table for MySQL/MariaDB, as chat-consumer's migrations create it.
+-- The chat's users table for MySQL/MariaDB, exactly as chat-consumer's migrations create it
+-- (a test compares the two). chat-consumer sets `created_at` and `updated_at` itself.
 -- You do not need this file when chat-consumer runs its own migrations (`chat-consumer migrate`,
 -- also done by `run`); it is here for reviewing the schema or creating it by hand.
 --
@@ -13,8 +14,8 @@ CREATE TABLE `users`
     `email`      varchar(255) NOT NULL,
     `password`   varchar(255) NOT NULL,
     `online`     int          NOT NULL DEFAULT 0,
-    `created_at` timestamp    NOT NULL DEFAULT CURRENT_TIMESTAMP,
-    `updated_at` timestamp    NOT NULL DEFAULT CURRENT_TIMESTAMP ON UPDATE CURRENT_TIMESTAMP,
+    `created_at` timestamp    NULL DEFAULT NULL,
+    `updated_at` timestamp    NULL DEFAULT NULL,
     PRIMARY KEY (`id`),
-    UNIQUE KEY `idx_users_name` (`name`)
+    UNIQUE KEY `idx_n` (`name`)
 );
