@@ -30,6 +30,10 @@ pub struct EngineArgs {
     /// Capacity of each queue topic.
     #[arg(long, default_value_t = 2000, value_parser = clap::value_parser!(u32).range(1..))]
     pub topic_size: u32,
+    /// Largest browser WebSocket frame accepted, in bytes; a larger one disconnects the
+    /// browser, as the engine's WebSocket module does.
+    #[arg(long, default_value_t = 65_535, value_parser = clap::value_parser!(u32).range(16..))]
+    pub max_browser_frame: u32,
     /// Seconds an API connection may stay silent before it is closed.
     #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..))]
     pub read_timeout: u64,
@@ -68,6 +72,7 @@ impl EngineArgs {
             nodes: usize::from(self.nodes),
             queue: queue.to_owned(),
             topic_size: self.topic_size as usize,
+            max_browser_frame: self.max_browser_frame as usize,
             read_timeout: Duration::from_secs(self.read_timeout),
             dialect: self.dialect,
             credentials: self.credentials(),

@@ -31,6 +31,9 @@ pub struct MockConfig {
     pub chat_path: String,
     /// Capacity of each memory queue topic; a push onto a full topic fails.
     pub topic_size: usize,
+    /// Largest browser WebSocket frame (and message) accepted; a browser that sends a larger
+    /// one is disconnected. The engine's WebSocket protocol module caps frames at 65,535 bytes.
+    pub max_browser_frame: usize,
     /// An API connection that sends nothing for this long is closed.
     pub read_timeout: Duration,
     /// The dialect replies and events are written in.
@@ -38,6 +41,9 @@ pub struct MockConfig {
     /// HTTP basic credentials required by the center, `/ws/v1` and the HTTP push API.
     pub credentials: Option<Credentials>,
 }
+
+/// The engine's cap on one browser frame, in bytes.
+pub const DEFAULT_MAX_BROWSER_FRAME: usize = 65_535;
 
 impl Default for MockConfig {
     fn default() -> Self {
@@ -52,6 +58,7 @@ impl Default for MockConfig {
             auth_key: "uid".to_owned(),
             chat_path: "/chat".to_owned(),
             topic_size: 2000,
+            max_browser_frame: DEFAULT_MAX_BROWSER_FRAME,
             read_timeout: connmix_protocol::DEFAULT_READ_TIMEOUT,
             dialect: Dialect::Current,
             credentials: None,

@@ -151,5 +151,8 @@ async fn chat_upgrade(
 ) -> Response {
     let headers = chat::header_map(&headers);
     let tracker = state.runtime.tracker.clone();
-    ws.on_upgrade(move |socket| tracker.track_future(chat::serve(state, socket, headers)))
+    let limit = state.cluster.config.max_browser_frame;
+    ws.max_frame_size(limit)
+        .max_message_size(limit)
+        .on_upgrade(move |socket| tracker.track_future(chat::serve(state, socket, headers)))
 }
