@@ -1,10 +1,13 @@
 //! Login throttling: a few failed logins per name and per connection within a window, then
 //! refusals without hashing until the window ends.
 //!
-//! An attempt counts as soon as it starts, so concurrent guesses cannot overtake the limit
-//! while their hashes run; a successful one is taken back. Like the message rate, the counts
-//! are per process.
+//! Only failures count, once their password check has answered: a user logging in from many
+//! devices at once is never refused. One connection cannot have two logins in flight (the
+//! engine script holds its frames until the login answers); guesses already being checked on
+//! several connections when a name reaches its limit still complete. Like the message rate, the
+//! counts are per process.
 
+use std::borrow::Borrow;
 use std::collections::HashMap;
 use std::hash::Hash;
 use std::sync::Mutex;
@@ -30,7 +33,7 @@ struct Counts<K> {
     windows: HashMap<K, Window>,
 }
 
-impl<K: Hash + Eq + Clone> Counts<K> {
+impl<K: Hash + Eq> Counts<K> {
     fn new() -> Self {
         Self {
             windows: HashMap::new(),
@@ -38,7 +41,17 @@ impl<K: Hash + Eq + Clone> Counts<K> {
     }
 
     /// The time left in `key`'s window when it is at `limit`, else `None`.
-    fn blocked(&mut self, key: &K, limit: u32, window: Duration, now: Instant) -> Option<Duration> {
+    fn blocked<Q>(
+        &mut self,
+        key: &Q,
+        limit: u32,
+        window: Duration,
+        now: Instant,
+    ) -> Option<Duration>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
         let entry = self.windows.get(key)?;
         let ends = entry.started + window;
         if now >= ends {
@@ -48,21 +61,19 @@ impl<K: Hash + Eq + Clone> Counts<K> {
         (entry.failures >= limit).then(|| ends - now)
     }
 
-    fn add(&mut self, key: &K, window: Duration, now: Instant) {
+    fn add<Q>(&mut self, key: &Q, window: Duration, now: Instant)
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ToOwned<Owned = K> + ?Sized,
+    {
         if self.windows.len() >= SWEEP_AT {
             self.windows.retain(|_, w| now < w.started + window);
         }
-        let entry = self.windows.entry(key.clone()).or_insert(Window {
+        let entry = self.windows.entry(key.to_owned()).or_insert(Window {
             started: now,
             failures: 0,
         });
         entry.failures = entry.failures.saturating_add(1);
-    }
-
-    fn take_back(&mut self, key: &K) {
-        if let Some(entry) = self.windows.get_mut(key) {
-            entry.failures = entry.failures.saturating_sub(1);
-        }
     }
 }
 
@@ -80,15 +91,6 @@ pub struct LoginThrottle {
     state: Mutex<State>,
 }
 
-/// A login attempt let through: it stays counted as a failure unless given back with
-/// [`LoginThrottle::forgive`] (a success, or a failure of ours rather than a wrong guess).
-#[derive(Debug)]
-#[must_use = "a successful login must be forgiven, or it counts as a failure"]
-pub struct Attempt {
-    name: String,
-    conn: Conn,
-}
-
 impl LoginThrottle {
     /// At most `limit` failed logins per name and per connection in each `window`
     /// (`limit` 0 turns throttling off).
@@ -103,38 +105,32 @@ impl LoginThrottle {
         }
     }
 
-    /// Starts an attempt to log `conn` in as `name`, or says how long until one may be made.
-    pub fn begin(&self, name: &str, conn: &Conn) -> Result<Attempt, Duration> {
-        let attempt = Attempt {
-            name: name.to_owned(),
-            conn: conn.clone(),
-        };
+    /// Whether `conn` may try to log in as `name` now, or how long until it may.
+    pub fn check(&self, name: &str, conn: &Conn) -> Result<(), Duration> {
         if self.limit == 0 {
-            return Ok(attempt);
+            return Ok(());
         }
         let now = Instant::now();
         let mut state = self.lock();
-        let name_key = attempt.name.clone();
         let blocked = [
-            state.names.blocked(&name_key, self.limit, self.window, now),
+            state.names.blocked(name, self.limit, self.window, now),
             state.conns.blocked(conn, self.limit, self.window, now),
         ];
-        if let Some(wait) = blocked.into_iter().flatten().max() {
-            return Err(wait);
+        match blocked.into_iter().flatten().max() {
+            Some(wait) => Err(wait),
+            None => Ok(()),
         }
-        state.names.add(&name_key, self.window, now);
-        state.conns.add(conn, self.window, now);
-        Ok(attempt)
     }
 
-    /// The attempt does not count as a failure: it logged in, or failed for a reason of ours.
-    pub fn forgive(&self, attempt: Attempt) {
+    /// A login of `conn` as `name` failed: a wrong password or an unknown name.
+    pub fn failed(&self, name: &str, conn: &Conn) {
         if self.limit == 0 {
             return;
         }
+        let now = Instant::now();
         let mut state = self.lock();
-        state.names.take_back(&attempt.name);
-        state.conns.take_back(&attempt.conn);
+        state.names.add(name, self.window, now);
+        state.conns.add(conn, self.window, now);
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
@@ -157,45 +153,45 @@ mod tests {
     async fn failures_per_name_are_refused_until_the_window_ends() {
         let throttle = LoginThrottle::new(3, Duration::from_secs(60));
         for client in 0..3 {
-            let _failed = throttle.begin("user1", &conn(client)).unwrap();
+            assert!(throttle.check("user1", &conn(client)).is_ok());
+            throttle.failed("user1", &conn(client));
         }
         // A fourth try, from a fresh connection: the name is what is guessed.
-        let wait = throttle.begin("user1", &conn(9)).unwrap_err();
+        let wait = throttle.check("user1", &conn(9)).unwrap_err();
         assert_eq!(wait, Duration::from_secs(60));
         assert!(
-            throttle.begin("user2", &conn(9)).is_ok(),
+            throttle.check("user2", &conn(9)).is_ok(),
             "other names go on"
         );
         tokio::time::advance(Duration::from_secs(45)).await;
         assert_eq!(
-            throttle.begin("user1", &conn(10)).unwrap_err(),
+            throttle.check("user1", &conn(10)).unwrap_err(),
             Duration::from_secs(15)
         );
         tokio::time::advance(Duration::from_secs(15)).await;
-        assert!(throttle.begin("user1", &conn(10)).is_ok());
+        assert!(throttle.check("user1", &conn(10)).is_ok());
     }
 
     #[tokio::test(start_paused = true)]
     async fn one_connection_guessing_many_names_is_refused() {
         let throttle = LoginThrottle::new(3, Duration::from_secs(60));
         for name in ["a", "b", "c"] {
-            let _failed = throttle.begin(name, &conn(1)).unwrap();
+            throttle.failed(name, &conn(1));
         }
-        assert!(throttle.begin("d", &conn(1)).is_err());
-        assert!(throttle.begin("d", &conn(2)).is_ok());
+        assert!(throttle.check("d", &conn(1)).is_err());
+        assert!(throttle.check("d", &conn(2)).is_ok());
     }
 
     #[tokio::test(start_paused = true)]
-    async fn successes_do_not_count_and_zero_turns_it_off() {
+    async fn logins_that_do_not_fail_never_count_and_zero_turns_it_off() {
         let throttle = LoginThrottle::new(2, Duration::from_secs(60));
-        for _ in 0..5 {
-            let attempt = throttle.begin("user1", &conn(1)).unwrap();
-            throttle.forgive(attempt);
+        for client in 0..100 {
+            assert!(throttle.check("user1", &conn(client)).is_ok());
         }
-        assert!(throttle.begin("user1", &conn(1)).is_ok());
         let off = LoginThrottle::new(0, Duration::from_secs(60));
         for _ in 0..100 {
-            let _failed = off.begin("user1", &conn(1)).unwrap();
+            off.failed("user1", &conn(1));
         }
+        assert!(off.check("user1", &conn(1)).is_ok());
     }
 }

@@ -21,18 +21,13 @@ pub async fn auth<E: ChatEngine>(cx: &Ctx<'_, E>, name: &str, password: &str) {
     if name.len() > MAX_NAME || password.len() > MAX_PASSWORD {
         return refuse(cx, ChatReply::error(op::AUTH, reason::BAD_LOGIN)).await;
     }
-    // Counted before the hash, so that concurrent guesses cannot pass the limit meanwhile.
-    let attempt = match cx.chat.logins.begin(name, cx.conn) {
-        Ok(attempt) => attempt,
-        Err(retry_in) => {
-            tracing::info!(?retry_in, "login throttled");
-            let why = ChatReply::error(op::AUTH, reason::too_many_logins(retry_in));
-            return refuse(cx, why).await;
-        }
-    };
+    if let Err(retry_in) = cx.chat.logins.check(name, cx.conn) {
+        tracing::info!(?retry_in, "login throttled");
+        let why = ChatReply::error(op::AUTH, reason::too_many_logins(retry_in));
+        return refuse(cx, why).await;
+    }
     match auth::login(&cx.chat.db, &cx.chat.hasher, name, password).await {
         Ok(Some(user)) => {
-            cx.chat.logins.forgive(attempt);
             cx.chat.names.remember(user.id, &user.name);
             if set_uid(cx, user.id).await {
                 tracing::info!(uid = user.id, "logged in");
@@ -42,12 +37,11 @@ pub async fn auth<E: ChatEngine>(cx: &Ctx<'_, E>, name: &str, password: &str) {
             }
         }
         Ok(None) => {
+            cx.chat.logins.failed(name, cx.conn);
             tracing::info!("login refused");
             refuse(cx, ChatReply::error(op::AUTH, reason::BAD_LOGIN)).await;
         }
         Err(err) => {
-            // Our failure, not a wrong guess.
-            cx.chat.logins.forgive(attempt);
             tracing::error!(error = %err, "login failed");
             refuse(cx, ChatReply::error(op::AUTH, reason::INTERNAL)).await;
         }
@@ -210,6 +204,24 @@ mod tests {
         let long = "x".repeat(MAX_PASSWORD + 1);
         auth(&Ctx::new(&chat, &conn(1), None), "user1", &long).await;
         assert_eq!(chat.engine().take()[0], Call::SetUid(conn(1), 0));
+    }
+
+    #[tokio::test]
+    async fn many_devices_logging_in_at_once_are_not_throttled() {
+        let chat = test_chat().await;
+        add_user(&chat, "user1", "123456").await;
+        let devices: Vec<_> = (0..20).map(conn).collect();
+        let logins = devices
+            .iter()
+            .map(|device| async { auth(&Ctx::new(&chat, device, None), "user1", "123456").await });
+        futures_util::future::join_all(logins).await;
+        let successes = chat
+            .engine()
+            .take()
+            .into_iter()
+            .filter(|call| matches!(call, Call::Send(_, reply) if reply["success"] == true))
+            .count();
+        assert_eq!(successes, 20);
     }
 
     #[tokio::test]
