@@ -13,7 +13,7 @@ use crate::counters::Counters;
 use crate::error::MockError;
 use crate::node::{NodeAddrs, NodeShared};
 use crate::producer::Producer;
-use crate::{center, server};
+use crate::{center, lua, server};
 
 /// A running mock engine: a center and its nodes. A cheap `Clone` handle; dropping the last
 /// clone stops the engine (without waiting, unlike [`shutdown`](Self::shutdown)).
@@ -32,6 +32,10 @@ impl MockEngine {
         }
         if !config.chat_path.starts_with('/') {
             return Err(MockError::Config("chat_path must start with `/`".into()));
+        }
+        if let Some(script) = &config.script {
+            // A syntax error stops the start here, naming file and line.
+            lua::check_syntax(script)?;
         }
         let center_listener =
             server::bind(SocketAddr::new(config.bind, config.center_port)).await?;
@@ -111,7 +115,7 @@ impl MockEngine {
             chat_addr: local(&chat, chat_want)?,
         };
         let node = Arc::new(NodeShared::new(addrs.clone(), index));
-        server::start(&self.cluster, &node, api, chat);
+        server::start(&self.cluster, &node, api, chat).await?;
         self.cluster.add(node);
         Ok(addrs)
     }
@@ -148,7 +152,7 @@ impl MockEngine {
         let chat = server::bind(node.addrs.chat_addr).await?;
         // A restarted process starts healthy.
         node.unresponsive.send_replace(false);
-        server::start(&self.cluster, &node, api, chat);
+        server::start(&self.cluster, &node, api, chat).await?;
         Ok(())
     }
 

@@ -44,6 +44,7 @@
 //! - [`engine`]: [`MockEngine`], the handle; [`config`]: [`MockConfig`].
 //! - `server`: a node's listeners; `api`: one consumer connection; `push`: the HTTP push API;
 //!   `center`: the center; `chat`: the tutorial's script for one browser connection.
+//! - `lua`: the Lua host that runs a user's own `entry.lua` instead ([`ScriptConfig`]).
 //! - `cluster`: the node list and mesh routing; `node`: one node's state; `queue`: memory
 //!   queues; `client`: one browser connection's state.
 //! - [`producer`]: synthetic browser connections and pushes for benchmarks.
@@ -64,6 +65,7 @@ pub mod config;
 pub mod counters;
 pub mod engine;
 pub mod error;
+mod lua;
 mod node;
 pub mod producer;
 mod push;
@@ -74,5 +76,6 @@ pub use config::{Credentials, MockConfig};
 pub use counters::Counters;
 pub use engine::MockEngine;
 pub use error::{MockError, MockErrorKind, QueueFull};
+pub use lua::{parse_pair, ScriptConfig, DEFAULT_INSTRUCTION_LIMIT, DEFAULT_MAX_FRAME};
 pub use node::NodeAddrs;
 pub use producer::{Producer, RateReport};
