@@ -6,7 +6,7 @@ use std::path::PathBuf;
 ///
 /// Each node runs the script in its own Lua 5.1 VM; see the crate's README for the subset of
 /// the engine's Lua API the host provides.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct ScriptConfig {
     /// The `entry.lua` file. `require` also finds modules in its folder.
     pub path: PathBuf,
@@ -21,6 +21,20 @@ pub struct ScriptConfig {
     /// Largest WebSocket frame payload `protocols/websocket` accepts; a larger frame closes
     /// the connection, as the engine's module does.
     pub max_frame: usize,
+}
+
+impl std::fmt::Debug for ScriptConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Redis URLs may carry a password: only their names are shown.
+        let redis: Vec<&str> = self.redis.iter().map(|(name, _)| name.as_str()).collect();
+        f.debug_struct("ScriptConfig")
+            .field("path", &self.path)
+            .field("redis", &redis)
+            .field("options", &self.options)
+            .field("instruction_limit", &self.instruction_limit)
+            .field("max_frame", &self.max_frame)
+            .finish()
+    }
 }
 
 /// Default of [`ScriptConfig::instruction_limit`]: about a second of Lua 5.1 at full speed.

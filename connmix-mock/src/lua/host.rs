@@ -626,10 +626,17 @@ pub(crate) fn describe(err: &mlua::Error) -> String {
                 _ => cause,
             }
         }
-        mlua::Error::SyntaxError { message, .. } => message.clone(),
-        mlua::Error::RuntimeError(message) => message.clone(),
+        mlua::Error::SyntaxError { message, .. } => without_traceback(message),
+        mlua::Error::RuntimeError(message) => without_traceback(message),
         mlua::Error::WithContext { context, cause } => format!("{context}: {}", describe(cause)),
         other => other.to_string(),
+    }
+}
+
+fn without_traceback(message: &str) -> String {
+    match message.find("\nstack traceback:") {
+        Some(at) => message[..at].to_owned(),
+        None => message.to_owned(),
     }
 }
 
@@ -649,6 +656,25 @@ fn script_line(traceback: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn errors_name_the_scripts_file_and_line() {
+        let lua = Lua::new();
+        let f = lua.create_function(|_, s: String| Ok(s)).unwrap();
+        lua.globals().set("f", f).unwrap();
+        let run = |code: &str| {
+            let err = lua.load(code).set_name("@entry.lua").exec().unwrap_err();
+            describe(&err)
+        };
+        let wrong_argument = run("local x = 1\nf({})");
+        assert!(
+            wrong_argument.starts_with("entry.lua:2: "),
+            "{wrong_argument}"
+        );
+        assert!(!wrong_argument.contains('\n'), "one line: {wrong_argument}");
+        let runtime = run("\n\nerror('boom')");
+        assert_eq!(runtime, "entry.lua:3: boom");
+    }
 
     #[test]
     fn a_traceback_names_the_scripts_line() {
