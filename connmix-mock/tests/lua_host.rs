@@ -361,3 +361,23 @@ async fn redis_commands_run_against_a_real_redis() -> anyhow::Result<()> {
     setup.engine.shutdown().await;
     Ok(())
 }
+
+#[tokio::test]
+async fn a_killed_node_stops_its_script_and_a_restart_runs_it_afresh() -> anyhow::Result<()> {
+    let setup = start("restart", |s| s).await;
+    let node = setup.engine.node(0).unwrap();
+    let mut waiting = Browser::connect(node.chat_addr).await?;
+    waiting.send("wait").await?;
+    let mut small = Browser::connect(node.chat_addr).await?;
+    assert_eq!(ask(&mut small, "small one").await?, "1 nil");
+    // Kill waits for the VM to end; a connection held in wait_context_value must not stop it.
+    tokio::time::timeout(common::WAIT, setup.engine.kill_node(&node.id)).await?;
+    waiting.closed().await?;
+    small.closed().await?;
+    setup.engine.restart_node(&node.id).await?;
+    let mut browser = Browser::connect(node.chat_addr).await?;
+    // The queues were lost with the node and init() made them again.
+    assert_eq!(ask(&mut browser, "small again").await?, "1 nil");
+    tokio::time::timeout(common::WAIT, setup.engine.shutdown()).await?;
+    Ok(())
+}
