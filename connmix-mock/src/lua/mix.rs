@@ -203,11 +203,8 @@ fn queue(lua: &Lua) -> mlua::Result<Table> {
             let Some(data) = lua.app_data_ref::<HostData>() else {
                 return Ok((None, Some("no host".to_owned())));
             };
-            let Some(client) = data.current.get() else {
-                return Err(mlua::Error::runtime(
-                    "mix.queue.push needs a connection's callback",
-                ));
-            };
+            // Outside a connection's callback (`init()`) the value has no client: id 0.
+            let client = data.current.get().unwrap_or(ClientId(0));
             let counters = &data.state.cluster.counters;
             let item = QueueItem {
                 client,
