@@ -51,6 +51,7 @@ function commands.hashes(arg)
 end
 
 function commands.wait(arg, conn)
+    mix.queue.push("ids", { waiting = true })
     local value = conn:wait_context_value("k")
     return "released:" .. tostring(value)
 end
@@ -199,6 +200,10 @@ async fn wait_context_value_holds_later_frames_until_a_consumer_sets_the_key() -
     for i in 0..5 {
         browser.send(&format!("frame {i}")).await?;
     }
+    // The consumer answers what the script pushed, as in a login; a set before the frame was
+    // handled would not count.
+    let waiting = consumer.next_message().await?;
+    assert_eq!(waiting.data, json!({"waiting": true}));
     // Another key does not release it.
     let set = |key: &str, value: Value| Call::ConnCall {
         client,

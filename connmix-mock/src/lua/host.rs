@@ -38,6 +38,9 @@ const PAUSE_AT: usize = 64 * 1024;
 /// closed instead of buffered.
 const MAX_INPUT: usize = 16 * 1024 * 1024;
 
+/// Memory one node's VM may allocate.
+const MEMORY_LIMIT: usize = 512 * 1024 * 1024;
+
 /// Instructions between two checks of the instruction budget.
 const HOOK_EVERY: u32 = 1000;
 
@@ -92,7 +95,8 @@ pub(crate) struct Conn {
     pub(crate) buffer: Vec<u8>,
     pub(crate) ws: WsState,
     /// The callback suspended in `wait_context_value`, and the key it waits for.
-    suspended: Option<Thread>,
+    suspended: Option<(Thread, String)>,
+    /// Set by `wait_context_value` right before it yields.
     pub(crate) waiting_for: Option<String>,
     /// How often each context key had been set when the running callback started: a set
     /// since then releases its `wait_context_value`, even one that came before the call (a
@@ -207,6 +211,9 @@ fn start(
     commands: mpsc::WeakSender<Command>,
 ) -> Result<Lua, String> {
     let lua = Lua::new();
+    // A script that allocates without end gets "not enough memory" errors, not the process.
+    lua.set_memory_limit(MEMORY_LIMIT)
+        .map_err(|e| describe(&e))?;
     let script = config.path.display().to_string();
     let services = super::services::Services::new(&config.redis);
     let limit = i64::try_from(config.instruction_limit).unwrap_or(i64::MAX);
@@ -435,11 +442,11 @@ fn suspend(lua: &Lua, id: ClientId, thread: Thread) {
     let Some(conn) = conns.get_mut(&id) else {
         return;
     };
-    let Some(key) = conn.waiting_for.clone() else {
+    let Some(key) = conn.waiting_for.take() else {
         return;
     };
     let generation = conn.started_at.get(&key).copied().unwrap_or(0);
-    conn.suspended = Some(thread);
+    conn.suspended = Some((thread, key.clone()));
     let client = conn.client.clone();
     let Some(commands) = data.commands.upgrade() else {
         return;
@@ -456,8 +463,7 @@ fn suspend(lua: &Lua, id: ClientId, thread: Thread) {
 
 fn resume(lua: &Lua, id: ClientId) {
     let Some((thread, key, client)) = with_conn(lua, id, |conn| {
-        let thread = conn.suspended.take()?;
-        let key = conn.waiting_for.take()?;
+        let (thread, key) = conn.suspended.take()?;
         Some((thread, key, conn.client.clone()))
     })
     .flatten() else {
@@ -605,6 +611,10 @@ fn finish(
     }
     let values = result.map_err(|e| describe(&e))?;
     if thread.status() != ThreadStatus::Resumable {
+        // A wait begun inside a coroutine of the script's own is not ours to keep.
+        if let Some(id) = id {
+            with_conn(lua, id, |conn| conn.waiting_for = None);
+        }
         return Ok(Ran::Done(values));
     }
     let waiting = id.and_then(|id| with_conn(lua, id, |conn| conn.waiting_for.is_some()));
