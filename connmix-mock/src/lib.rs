@@ -43,7 +43,8 @@
 //! # Layout
 //! - [`engine`]: [`MockEngine`], the handle; [`config`]: [`MockConfig`].
 //! - `server`: a node's listeners; `api`: one consumer connection; `push`: the HTTP push API;
-//!   `center`: the center and `admin` its node admin API; `chat`: the tutorial's script for one browser connection.
+//!   `center`: the center and `admin` its node admin API; `chat`: the tutorial's script for one
+//!   browser connection.
 //! - `lua`: the Lua host that runs a user's own `entry.lua` instead ([`ScriptConfig`]).
 //! - `cluster`: the node list and mesh routing; `node`: one node's state; `queue`: memory
 //!   queues; `client`: one browser connection's state.

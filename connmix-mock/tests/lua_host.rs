@@ -386,3 +386,53 @@ async fn a_killed_node_stops_its_script_and_a_restart_runs_it_afresh() -> anyhow
     tokio::time::timeout(common::WAIT, setup.engine.shutdown()).await?;
     Ok(())
 }
+
+/// The shape of the docs' `socket` protocol example (`configuration-protocols.md`): no conn
+/// arguments, `input(buf, on_handshake)`, `decode(str)`, `send_text(data)`, and a client id
+/// concatenated into a log line.
+const DOCS_SHAPE: &str = r#"
+require("utils.prettyprint")
+local websocket = require("protocols.websocket")
+
+function on_connect(client_id)
+    mix.log(mix.DEBUG, "on_connect client_id: " .. client_id)
+end
+
+function on_handshake(client_id, headers, server)
+end
+
+function on_close(client_id, err)
+end
+
+function protocol_input(buf)
+    return websocket.input(buf, on_handshake)
+end
+
+function protocol_decode(str)
+    return websocket.decode(str)
+end
+
+function protocol_encode(str)
+    return websocket.encode(str)
+end
+
+function on_message(msg)
+    print(msg)
+    websocket.send_text("Hello,World!")
+end
+"#;
+
+#[tokio::test]
+async fn the_docs_socket_example_shape_runs_unchanged() -> anyhow::Result<()> {
+    let file = TempScript::new("docs", DOCS_SHAPE);
+    let engine = MockEngine::start(MockConfig {
+        script: Some(ScriptConfig::new(&file.path)),
+        ..MockConfig::ephemeral()
+    })
+    .await?;
+    let mut browser = Browser::connect(engine.node(0).unwrap().chat_addr).await?;
+    assert_eq!(ask(&mut browser, "hi").await?, "Hello,World!");
+    assert_eq!(ask(&mut browser, "again").await?, "Hello,World!");
+    engine.shutdown().await;
+    Ok(())
+}

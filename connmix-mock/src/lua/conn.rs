@@ -141,8 +141,20 @@ impl UserData for ConnRef {
             let wait = data.and_then(|d| d.wait_fn.borrow().clone());
             Ok(wait.map(LuaValue::Function).unwrap_or(LuaValue::Nil))
         });
-        methods.add_meta_method(MetaMethod::ToString, |_, this, ()| {
-            Ok(format!("conn({})", this.0))
-        });
+        // A conn stands for its client id in text, so the docs' older scripts, which get a
+        // client id where the later ones get a conn, still print and concatenate it.
+        methods.add_meta_method(MetaMethod::ToString, |_, this, ()| Ok(this.0.to_string()));
+        methods.add_meta_function(
+            MetaMethod::Concat,
+            |lua, (left, right): (LuaValue, LuaValue)| {
+                let text = |value: &LuaValue| -> mlua::Result<String> {
+                    match value {
+                        LuaValue::UserData(ud) => Ok(ud.borrow::<ConnRef>()?.0.to_string()),
+                        other => super::mix::tostring(lua, other),
+                    }
+                };
+                Ok(format!("{}{}", text(&left)?, text(&right)?))
+            },
+        );
     }
 }

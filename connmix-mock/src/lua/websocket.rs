@@ -2,13 +2,13 @@
 //! `protocol_decode` and `protocol_encode`, written here in Rust (the engine ships a Lua
 //! module of the same name; scripts call it the same way).
 //!
-//! - `websocket.input(buf, conn[, path[, on_handshake]])`: the length of the next complete
+//! - `websocket.input(buf[, conn][, path][, on_handshake])`: the length of the next complete
 //!   unit in `buf` (the upgrade request or one frame), 0 to wait for more, -1 to close. It
 //!   answers the upgrade itself (101, or 404 for another path), calls
 //!   `on_handshake(headers, conn)` with lower-case header names, answers pings and closes,
 //!   and keeps the frame for `decode`. A frame larger than the configured cap (65 535 bytes
 //!   by default) closes the connection.
-//! - `websocket.decode(conn)`: the kept frame as `{type = "text"|"binary", data = ...,
+//! - `websocket.decode([conn])`: the kept frame as `{type = "text"|"binary", data = ...,
 //!   finish = bool}`, or nil (handshake, control frames).
 //! - `websocket.encode(str[, type])`: a server frame; without a type, the type of the send
 //!   being encoded (a consumer's binary `mesh.send` gives a binary frame), else text.
@@ -53,23 +53,21 @@ pub(crate) fn module(lua: &Lua) -> mlua::Result<Table> {
     let ws = lua.create_table()?;
     ws.set(
         "input",
-        lua.create_function(
-            |lua,
-             (buf, conn, path, on_handshake): (
-                AnyUserData,
-                ConnArg,
-                Option<String>,
-                Option<Function>,
-            )| {
-                let data = buf.borrow::<LuaBuf>()?.data.clone();
-                input(lua, conn.0, &data, path.as_deref(), on_handshake)
-            },
-        )?,
+        lua.create_function(|lua, args: mlua::MultiValue| {
+            let (buf, id, path, on_handshake) = input_args(lua, args)?;
+            let data = buf.borrow::<LuaBuf>()?.data.clone();
+            input(lua, id, &data, path.as_deref(), on_handshake)
+        })?,
     )?;
     ws.set(
         "decode",
-        lua.create_function(|lua, conn: ConnArg| {
-            let frame = with_conn(lua, conn.0, |c| c.ws.frame.take()).flatten();
+        lua.create_function(|lua, conn: LuaValue| {
+            // `decode(conn)`, or the docs' older `decode(str)`: the running connection.
+            let id = match conn {
+                LuaValue::UserData(ud) => ud.borrow::<ConnRef>()?.0,
+                _ => current(lua)?,
+            };
+            let frame = with_conn(lua, id, |c| c.ws.frame.take()).flatten();
             let Some(frame) = frame else {
                 return Ok(LuaValue::Nil);
             };
@@ -110,19 +108,49 @@ pub(crate) fn module(lua: &Lua) -> mlua::Result<Table> {
     Ok(ws)
 }
 
-/// A `conn` argument.
-struct ConnArg(ClientId);
+/// The connection whose callback runs now.
+fn current(lua: &Lua) -> mlua::Result<ClientId> {
+    lua.app_data_ref::<HostData>()
+        .and_then(|d| d.current.get())
+        .ok_or_else(|| mlua::Error::runtime("no current connection"))
+}
 
-impl mlua::FromLua for ConnArg {
-    fn from_lua(value: LuaValue, _: &Lua) -> mlua::Result<Self> {
-        match value {
-            LuaValue::UserData(ud) => Ok(ConnArg(ud.borrow::<ConnRef>()?.0)),
-            other => Err(mlua::Error::runtime(format!(
-                "expected a conn, got {}",
-                other.type_name()
-            ))),
+/// `input(buf[, conn][, path][, on_handshake])`: the later example passes all four, the
+/// docs' older one `input(buf, on_handshake)`.
+fn input_args(
+    lua: &Lua,
+    args: mlua::MultiValue,
+) -> mlua::Result<(AnyUserData, ClientId, Option<String>, Option<Function>)> {
+    let mut args = args.into_iter().peekable();
+    let Some(LuaValue::UserData(buf)) = args.next() else {
+        return Err(mlua::Error::runtime(
+            "websocket.input expects the buf as its first argument",
+        ));
+    };
+    let id = match args.peek() {
+        Some(LuaValue::UserData(ud)) => {
+            let id = ud.borrow::<ConnRef>()?.0;
+            args.next();
+            id
+        }
+        _ => current(lua)?,
+    };
+    let mut path = None;
+    let mut on_handshake = None;
+    for arg in args {
+        match arg {
+            LuaValue::String(s) if path.is_none() => path = Some(s.to_string_lossy()),
+            LuaValue::Function(f) if on_handshake.is_none() => on_handshake = Some(f),
+            LuaValue::Nil => {}
+            other => {
+                return Err(mlua::Error::runtime(format!(
+                    "websocket.input: unexpected {} argument",
+                    other.type_name()
+                )))
+            }
         }
     }
+    Ok((buf, id, path, on_handshake))
 }
 
 /// `send_text([conn,] data)`: without a conn, the connection whose callback runs.
@@ -131,11 +159,7 @@ fn send(lua: &Lua, args: mlua::MultiValue, opcode: u8) -> mlua::Result<Option<St
     let first = args.next().unwrap_or(LuaValue::Nil);
     let (id, data) = match first {
         LuaValue::UserData(ud) => (ud.borrow::<ConnRef>()?.0, args.next()),
-        other => {
-            let current = lua.app_data_ref::<HostData>().and_then(|d| d.current.get());
-            let id = current.ok_or_else(|| mlua::Error::runtime("no current connection"))?;
-            (id, Some(other))
-        }
+        other => (current(lua)?, Some(other)),
     };
     let Some(LuaValue::String(data)) = data else {
         return Err(mlua::Error::runtime(
