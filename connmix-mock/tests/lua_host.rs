@@ -436,3 +436,40 @@ async fn the_docs_socket_example_shape_runs_unchanged() -> anyhow::Result<()> {
     engine.shutdown().await;
     Ok(())
 }
+
+#[tokio::test]
+async fn a_length_beyond_a_cleared_buffer_ends_the_connection_not_the_node() -> anyhow::Result<()> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let file = TempScript::new(
+        "clear",
+        r#"
+function protocol_input(buf, conn)
+    if buf:tostring() == "ping" then return 4 end
+    conn:clear_buffer()
+    return buf:length()
+end
+function protocol_decode(str, conn) return str end
+function protocol_encode(str, conn) return str end
+function on_message(msg, conn) conn:send("pong") end
+"#,
+    );
+    let engine = MockEngine::start(MockConfig {
+        script: Some(ScriptConfig::new(&file.path)),
+        ..MockConfig::ephemeral()
+    })
+    .await?;
+    let addr = engine.node(0).unwrap().chat_addr;
+    let mut bad = tokio::net::TcpStream::connect(addr).await?;
+    bad.write_all(b"hello").await?;
+    let mut rest = Vec::new();
+    tokio::time::timeout(common::WAIT, bad.read_to_end(&mut rest)).await??;
+    assert!(rest.is_empty(), "closed without an answer");
+    // A raw protocol of the script's own still works on a new connection.
+    let mut good = tokio::net::TcpStream::connect(addr).await?;
+    good.write_all(b"ping").await?;
+    let mut answer = [0u8; 4];
+    tokio::time::timeout(common::WAIT, good.read_exact(&mut answer)).await??;
+    assert_eq!(&answer, b"pong");
+    engine.shutdown().await;
+    Ok(())
+}

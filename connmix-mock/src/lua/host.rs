@@ -270,26 +270,43 @@ fn start(
 
 fn serve(lua: &Lua, mut rx: mpsc::Receiver<Command>) {
     while let Some(command) = rx.blocking_recv() {
-        match command {
-            Command::Open { client, io, remote } => open(lua, client, io, remote),
-            Command::Data { id, bytes } => {
-                let known = with_conn(lua, id, |conn| conn.buffer.extend_from_slice(&bytes));
-                if known.is_some() {
-                    process(lua, id);
-                }
-            }
-            Command::Deliver { id, payload } => {
-                let (data, binary) = match payload {
-                    Payload::Text(text) => (text.into_bytes(), false),
-                    Payload::Binary(bytes) => (bytes, true),
-                };
-                if let Err(err) = send(lua, id, &data, binary) {
-                    fail(lua, id, &err);
-                }
-            }
-            Command::Resume { id } => resume(lua, id),
-            Command::Closed { id, reason } => closed(lua, id, reason),
+        let id = match &command {
+            Command::Open { client, .. } => client.id,
+            Command::Data { id, .. }
+            | Command::Deliver { id, .. }
+            | Command::Resume { id }
+            | Command::Closed { id, .. } => *id,
+        };
+        // A safety net: a bug of the host's own ends that connection, not the node's VM.
+        let handled =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| handle(lua, command)));
+        if handled.is_err() {
+            tracing::error!(client_id = %id, "Lua host failed on this connection: closing it");
+            close(lua, id, "the Lua host failed");
         }
+    }
+}
+
+fn handle(lua: &Lua, command: Command) {
+    match command {
+        Command::Open { client, io, remote } => open(lua, client, io, remote),
+        Command::Data { id, bytes } => {
+            let known = with_conn(lua, id, |conn| conn.buffer.extend_from_slice(&bytes));
+            if known.is_some() {
+                process(lua, id);
+            }
+        }
+        Command::Deliver { id, payload } => {
+            let (data, binary) = match payload {
+                Payload::Text(text) => (text.into_bytes(), false),
+                Payload::Binary(bytes) => (bytes, true),
+            };
+            if let Err(err) = send(lua, id, &data, binary) {
+                fail(lua, id, &err);
+            }
+        }
+        Command::Resume { id } => resume(lua, id),
+        Command::Closed { id, reason } => closed(lua, id, reason),
     }
 }
 
@@ -401,8 +418,18 @@ fn process(lua: &Lua, id: ClientId) {
             let err = format!("protocol_input returned {n}, but only {length} bytes are buffered");
             return fail(lua, id, &err);
         }
-        let packet = with_conn(lua, id, |conn| conn.buffer.drain(..n).collect::<Vec<u8>>());
+        // The script may have cleared the buffer (`conn:clear_buffer()`) meanwhile.
+        let packet = with_conn(lua, id, |conn| {
+            (n <= conn.buffer.len()).then(|| conn.buffer.drain(..n).collect::<Vec<u8>>())
+        });
         let Some(packet) = packet else { break };
+        let Some(packet) = packet else {
+            return fail(
+                lua,
+                id,
+                "protocol_input returned more bytes than are left after clear_buffer",
+            );
+        };
         let packet = match lua.create_string(&packet) {
             Ok(packet) => packet,
             Err(err) => return fail(lua, id, &describe(&err)),
