@@ -7,7 +7,7 @@ use std::time::Duration;
 use chat_consumer::service::password::Hasher;
 use chat_consumer::service::users;
 use chat_consumer::Consumer;
-use common::{start, WAIT};
+use common::{start_in, Mode, WAIT};
 use connmix_client::Client;
 use connmix_mock::browser::Browser;
 use connmix_protocol::chat::ChatRequest;
@@ -45,9 +45,9 @@ async fn online_becomes(db: &DatabaseConnection, name: &str, expected: i32) -> a
     }
 }
 
-#[tokio::test]
-async fn online_counts_each_logged_in_device_of_a_user() -> anyhow::Result<()> {
-    let setup = start(2, &[("user1", "123456")]).await?;
+both_modes!(online_counts_each_logged_in_device_of_a_user, devices);
+async fn devices(mode: Mode) -> anyhow::Result<()> {
+    let setup = start_in(mode, 2, &[("user1", "123456")]).await?;
     let nodes = setup.engine.nodes();
     let db = setup.db.clone();
     let mut phone = Browser::connect(nodes[0].chat_addr).await?;
@@ -68,9 +68,12 @@ async fn online_counts_each_logged_in_device_of_a_user() -> anyhow::Result<()> {
     Ok(())
 }
 
-#[tokio::test]
-async fn two_consumers_share_the_queue_and_answer_each_message_once() -> anyhow::Result<()> {
-    let setup = start(1, &[("user1", "123456")]).await?;
+both_modes!(
+    two_consumers_share_the_queue_and_answer_each_message_once,
+    two_consumers
+);
+async fn two_consumers(mode: Mode) -> anyhow::Result<()> {
+    let setup = start_in(mode, 1, &[("user1", "123456")]).await?;
     // A second consumer on the same engine and database.
     let second = Consumer::new(
         Client::builder(setup.engine.center_host()),

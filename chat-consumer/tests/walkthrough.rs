@@ -9,7 +9,7 @@ use chat_consumer::service::password::Hasher;
 use chat_consumer::service::users;
 use chat_consumer::ErrorKind;
 use chat_consumer::{Consumer, Stopped};
-use common::{start, WAIT};
+use common::{start_in, Mode, WAIT};
 use connmix_client::Client;
 use connmix_mock::browser::Browser;
 use connmix_protocol::chat::ChatRequest;
@@ -25,9 +25,9 @@ fn strings(items: &[&str]) -> Vec<String> {
     items.iter().map(|s| s.to_string()).collect()
 }
 
-#[tokio::test]
-async fn two_browsers_on_two_nodes_chat_in_a_room() -> anyhow::Result<()> {
-    let setup = start(2, &[("user1", "123456"), ("user2", "123456")]).await?;
+both_modes!(two_browsers_on_two_nodes_chat_in_a_room, room_chat);
+async fn room_chat(mode: Mode) -> anyhow::Result<()> {
+    let setup = start_in(mode, 2, &[("user1", "123456"), ("user2", "123456")]).await?;
     let nodes = setup.engine.nodes();
     let mut one = Browser::connect(nodes[0].chat_addr).await?;
     let mut two = Browser::connect(nodes[1].chat_addr).await?;
@@ -81,9 +81,9 @@ async fn two_browsers_on_two_nodes_chat_in_a_room() -> anyhow::Result<()> {
     Ok(())
 }
 
-#[tokio::test]
-async fn a_failed_login_does_not_freeze_the_connection() -> anyhow::Result<()> {
-    let setup = start(1, &[("user1", "123456")]).await?;
+both_modes!(a_failed_login_does_not_freeze_the_connection, failed_login);
+async fn failed_login(mode: Mode) -> anyhow::Result<()> {
+    let setup = start_in(mode, 1, &[("user1", "123456")]).await?;
     let mut browser = Browser::connect(setup.engine.nodes()[0].chat_addr).await?;
     let wrong = ChatRequest::Auth {
         name: "user1".into(),
@@ -111,10 +111,13 @@ async fn a_failed_login_does_not_freeze_the_connection() -> anyhow::Result<()> {
     Ok(())
 }
 
-#[tokio::test]
-async fn a_login_is_answered_before_the_frame_sent_right_after_it() -> anyhow::Result<()> {
+both_modes!(
+    a_login_is_answered_before_the_frame_sent_right_after_it,
+    login_first
+);
+async fn login_first(mode: Mode) -> anyhow::Result<()> {
     // Two nodes, so that a reply routed through the other node could overtake.
-    let setup = start(2, &[("user1", "123456")]).await?;
+    let setup = start_in(mode, 2, &[("user1", "123456")]).await?;
     let nodes = setup.engine.nodes();
     let mut browsers = Vec::new();
     for i in 0..40 {

@@ -3,10 +3,12 @@
 use std::sync::Arc;
 
 use axum::extract::State;
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use connmix_protocol::center::{nodes_path, VERSION_PATH};
-use connmix_protocol::{NodeInfo, NodeList, VersionInfo};
+use connmix_protocol::{Dialect, NodeInfo, NodeList, VersionInfo};
+use serde_json::{json, Value};
 
 use crate::auth;
 use crate::cluster::Cluster;
@@ -19,6 +21,7 @@ pub(crate) fn router(cluster: Arc<Cluster>) -> Router {
     Router::new()
         .route(VERSION_PATH, get(version))
         .route(&nodes_path(API), get(nodes))
+        .merge(crate::admin::router())
         .layer(axum::middleware::from_fn_with_state(
             credentials,
             auth::require,
@@ -32,7 +35,19 @@ async fn version() -> Json<VersionInfo> {
     })
 }
 
-async fn nodes(State(cluster): State<Arc<Cluster>>) -> Json<NodeList> {
+async fn nodes(State(cluster): State<Arc<Cluster>>) -> Response {
+    if cluster.config.dialect == Dialect::Legacy {
+        // Engine 1.0.1 called the address `host`, and clients of its time read only that key.
+        let nodes: Vec<Value> = cluster
+            .nodes()
+            .iter()
+            .map(|node| {
+                let addr = node.addrs.api_addr.to_string();
+                json!({ "id": node.addrs.id.to_string(), "host": addr })
+            })
+            .collect();
+        return Json(json!({ "nodes": nodes })).into_response();
+    }
     let nodes = cluster
         .nodes()
         .iter()
@@ -41,5 +56,5 @@ async fn nodes(State(cluster): State<Arc<Cluster>>) -> Json<NodeList> {
             api_server: node.addrs.api_addr.to_string(),
         })
         .collect();
-    Json(NodeList { nodes })
+    Json(NodeList { nodes }).into_response()
 }

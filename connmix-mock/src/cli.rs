@@ -2,12 +2,14 @@
 //! (such as `chat-consumer dev`): flatten [`EngineArgs`] into a clap parser.
 
 use std::net::IpAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Args;
 use connmix_protocol::{Credentials, Dialect};
 
-use crate::MockConfig;
+use crate::lua::{parse_pair, DEFAULT_INSTRUCTION_LIMIT};
+use crate::{MockConfig, ScriptConfig};
 
 /// The options that shape a mock engine, with the real engine's defaults.
 #[derive(Debug, Clone, Args)]
@@ -30,8 +32,9 @@ pub struct EngineArgs {
     /// Capacity of each queue topic.
     #[arg(long, default_value_t = 2000, value_parser = clap::value_parser!(u32).range(1..))]
     pub topic_size: u32,
-    /// Largest browser WebSocket frame accepted, in bytes; a larger one disconnects the
-    /// browser, as the engine's WebSocket module does.
+    /// Largest browser WebSocket frame accepted, in bytes, by the built-in script and by a
+    /// script's `protocols/websocket`; a larger one disconnects the browser, as the engine's
+    /// WebSocket module does.
     #[arg(long, default_value_t = 65_535, value_parser = clap::value_parser!(u32).range(16..))]
     pub max_browser_frame: u32,
     /// Seconds an API connection may stay silent before it is closed.
@@ -51,6 +54,18 @@ pub struct EngineArgs {
         requires = "api_user"
     )]
     pub api_password: Option<String>,
+    /// Run this engine script (`entry.lua`) on each node instead of the built-in chat script.
+    #[arg(long, value_name = "ENTRY_LUA")]
+    pub script: Option<PathBuf>,
+    /// A Redis connection for the script's `mix.redis.connection(NAME)` (repeatable).
+    #[arg(long, value_name = "NAME=URL", value_parser = parse_pair, requires = "script")]
+    pub redis: Vec<(String, String)>,
+    /// A value for the script's `mix.server.option(NAME)` (repeatable).
+    #[arg(long, value_name = "NAME=VALUE", value_parser = parse_pair, requires = "script")]
+    pub server_option: Vec<(String, String)>,
+    /// Lua instructions one script callback may run before it is stopped.
+    #[arg(long, default_value_t = DEFAULT_INSTRUCTION_LIMIT, value_parser = clap::value_parser!(u64).range(1000..))]
+    pub script_instruction_limit: u64,
 }
 
 impl EngineArgs {
@@ -60,6 +75,17 @@ impl EngineArgs {
             .clone()
             .zip(self.api_password.clone())
             .map(|(user, password)| Credentials::new(user, password))
+    }
+
+    /// The engine script and its settings, when `--script` is given.
+    pub fn script(&self) -> Option<ScriptConfig> {
+        let path = self.script.clone()?;
+        Some(ScriptConfig {
+            redis: self.redis.clone(),
+            options: self.server_option.clone(),
+            instruction_limit: self.script_instruction_limit,
+            ..ScriptConfig::new(path)
+        })
     }
 
     /// The engine's configuration, with the chat script pushing onto `queue`.
@@ -76,6 +102,7 @@ impl EngineArgs {
             read_timeout: Duration::from_secs(self.read_timeout),
             dialect: self.dialect,
             credentials: self.credentials(),
+            script: self.script(),
             ..MockConfig::default()
         }
     }

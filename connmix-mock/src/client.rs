@@ -1,6 +1,6 @@
 //! One browser connection as its node sees it: outgoing frames, context, subscriptions.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
 
 use connmix_protocol::{ClientId, Payload};
@@ -24,6 +24,10 @@ pub(crate) struct ClientState {
     pub(crate) subscriptions: Mutex<HashSet<String>>,
     /// Bumped each time the auth key is set, so the script can wait for the next set.
     auth_sets: watch::Sender<u64>,
+    /// How many times each key has been set, for a Lua script's `wait_context_value`.
+    key_sets: Mutex<HashMap<String, u64>>,
+    /// Bumped on every set of any key; waiters then compare [`Self::key_generation`].
+    any_set: watch::Sender<u64>,
     /// Cancelled to close the connection (queue full, node killed, browser gone).
     pub(crate) closed: CancellationToken,
 }
@@ -40,6 +44,8 @@ impl ClientState {
             context: Mutex::new(Map::new()),
             subscriptions: Mutex::new(HashSet::new()),
             auth_sets: watch::Sender::new(0),
+            key_sets: Mutex::new(HashMap::new()),
+            any_set: watch::Sender::new(0),
             closed,
         }
     }
@@ -71,7 +77,9 @@ impl ClientState {
 
     pub(crate) fn set_context_value(&self, key: String, value: Value, auth_key: &str) {
         let is_auth = key == auth_key;
+        self.count_sets(std::iter::once(key.as_str()));
         lock(&self.context).insert(key, value);
+        self.any_set.send_modify(|n| *n += 1);
         if is_auth {
             self.auth_sets.send_modify(|n| *n += 1);
         }
@@ -79,10 +87,46 @@ impl ClientState {
 
     pub(crate) fn set_context(&self, new: Map<String, Value>, auth_key: &str) {
         let is_auth = new.contains_key(auth_key);
+        self.count_sets(new.keys().map(String::as_str));
         *lock(&self.context) = new;
+        self.any_set.send_modify(|n| *n += 1);
         if is_auth {
             self.auth_sets.send_modify(|n| *n += 1);
         }
+    }
+
+    fn count_sets<'a>(&self, keys: impl Iterator<Item = &'a str>) {
+        let mut sets = lock(&self.key_sets);
+        for key in keys {
+            *sets.entry(key.to_owned()).or_default() += 1;
+        }
+    }
+
+    /// A copy of the whole context.
+    pub(crate) fn context(&self) -> Map<String, Value> {
+        lock(&self.context).clone()
+    }
+
+    /// The context value under `key`.
+    pub(crate) fn context_value(&self, key: &str) -> Option<Value> {
+        lock(&self.context).get(key).cloned()
+    }
+
+    /// How many times `key` has been set so far.
+    pub(crate) fn key_generation(&self, key: &str) -> u64 {
+        lock(&self.key_sets).get(key).copied().unwrap_or(0)
+    }
+
+    /// How many times each key has been set so far.
+    pub(crate) fn key_generations(&self) -> HashMap<String, u64> {
+        lock(&self.key_sets).clone()
+    }
+
+    /// Resolves once `key` is set after `generation` was read.
+    pub(crate) async fn key_set_after(&self, key: &str, generation: u64) {
+        let mut rx = self.any_set.subscribe();
+        // The sender lives in `self`, so this cannot fail while we wait.
+        let _ = rx.wait_for(|_| self.key_generation(key) > generation).await;
     }
 
     /// How many times the auth key has been set so far.

@@ -40,6 +40,8 @@ pub struct MockConfig {
     pub dialect: Dialect,
     /// HTTP basic credentials required by the center, `/ws/v1` and the HTTP push API.
     pub credentials: Option<Credentials>,
+    /// The user's `entry.lua` to run on each node; `None` runs the built-in chat behaviour.
+    pub script: Option<crate::lua::ScriptConfig>,
 }
 
 /// The engine's cap on one browser frame, in bytes.
@@ -62,6 +64,7 @@ impl Default for MockConfig {
             read_timeout: connmix_protocol::DEFAULT_READ_TIMEOUT,
             dialect: Dialect::Current,
             credentials: None,
+            script: None,
         }
     }
 }

@@ -1,7 +1,6 @@
 //! [`MockEngine`]: the handle that starts, inspects, breaks and stops a mock engine.
 
 use std::net::SocketAddr;
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use connmix_protocol::NodeId;
@@ -11,9 +10,9 @@ use crate::cluster::Cluster;
 use crate::config::MockConfig;
 use crate::counters::Counters;
 use crate::error::MockError;
-use crate::node::{NodeAddrs, NodeShared};
+use crate::node::NodeAddrs;
 use crate::producer::Producer;
-use crate::{center, server};
+use crate::{admin, center, lua, server};
 
 /// A running mock engine: a center and its nodes. A cheap `Clone` handle; dropping the last
 /// clone stops the engine (without waiting, unlike [`shutdown`](Self::shutdown)).
@@ -32,6 +31,10 @@ impl MockEngine {
         }
         if !config.chat_path.starts_with('/') {
             return Err(MockError::Config("chat_path must start with `/`".into()));
+        }
+        if let Some(script) = &config.script {
+            // A syntax error stops the start here, naming file and line.
+            lua::check_syntax(script)?;
         }
         let center_listener =
             server::bind(SocketAddr::new(config.bind, config.center_port)).await?;
@@ -90,66 +93,24 @@ impl MockEngine {
 
     /// Starts a new node and lists it on the center.
     pub async fn add_node(&self) -> Result<NodeAddrs, MockError> {
-        if self.cluster.stop.is_cancelled() {
-            return Err(MockError::Shutdown);
-        }
-        let config = &self.cluster.config;
-        let index = self.cluster.next_index.fetch_add(1, Ordering::Relaxed);
-        let api_want = SocketAddr::new(config.bind, MockConfig::node_port(config.api_port, index));
-        let chat_want =
-            SocketAddr::new(config.bind, MockConfig::node_port(config.chat_port, index));
-        let api = server::bind(api_want).await?;
-        let chat = server::bind(chat_want).await?;
-        let local = |listener: &tokio::net::TcpListener, want| {
-            listener
-                .local_addr()
-                .map_err(|source| MockError::Bind { addr: want, source })
-        };
-        let addrs = NodeAddrs {
-            id: NodeId((index + 1).to_string()),
-            api_addr: local(&api, api_want)?,
-            chat_addr: local(&chat, chat_want)?,
-        };
-        let node = Arc::new(NodeShared::new(addrs.clone(), index));
-        server::start(&self.cluster, &node, api, chat);
-        self.cluster.add(node);
-        Ok(addrs)
+        admin::add_node(&self.cluster).await
     }
 
     /// Unlists a node from the center and stops it; false when no node has that id.
     pub async fn remove_node(&self, id: &NodeId) -> bool {
-        let Some(node) = self.cluster.remove(id) else {
-            return false;
-        };
-        server::kill(&node).await;
-        true
+        admin::remove_node(&self.cluster, id).await
     }
 
     /// Closes a node's listeners and drops every connection and queued message; the center
     /// still lists it, as it would a crashed node.
     pub async fn kill_node(&self, id: &NodeId) {
-        if let Some(node) = self.cluster.find(id) {
-            server::kill(&node).await;
-        }
+        admin::kill_node(&self.cluster, id).await;
     }
 
     /// Starts a killed node again with the same id and ports, and empty queues. A running
     /// node is killed first.
     pub async fn restart_node(&self, id: &NodeId) -> Result<(), MockError> {
-        let node = self
-            .cluster
-            .find(id)
-            .ok_or_else(|| MockError::UnknownNode(id.to_string()))?;
-        server::kill(&node).await;
-        if self.cluster.stop.is_cancelled() {
-            return Err(MockError::Shutdown);
-        }
-        let api = server::bind(node.addrs.api_addr).await?;
-        let chat = server::bind(node.addrs.chat_addr).await?;
-        // A restarted process starts healthy.
-        node.unresponsive.send_replace(false);
-        server::start(&self.cluster, &node, api, chat);
-        Ok(())
+        admin::restart_node(&self.cluster, id).await
     }
 
     /// Closes every API WebSocket of a node; the node keeps running.

@@ -22,6 +22,9 @@ pub enum MockError {
     /// The engine has been shut down.
     #[error("the mock engine is shut down")]
     Shutdown,
+    /// The engine script cannot be read, compiled or started (`file:line: message`).
+    #[error("engine script: {0}")]
+    Script(String),
 }
 
 /// The kind of a [`MockError`], for matching in tests.
@@ -35,6 +38,8 @@ pub enum MockErrorKind {
     UnknownNode,
     /// See [`MockError::Shutdown`].
     Shutdown,
+    /// See [`MockError::Script`].
+    Script,
 }
 
 impl MockError {
@@ -45,6 +50,7 @@ impl MockError {
             MockError::Config(_) => MockErrorKind::Config,
             MockError::UnknownNode(_) => MockErrorKind::UnknownNode,
             MockError::Shutdown => MockErrorKind::Shutdown,
+            MockError::Script(_) => MockErrorKind::Script,
         }
     }
 }

@@ -43,7 +43,9 @@
 //! # Layout
 //! - [`engine`]: [`MockEngine`], the handle; [`config`]: [`MockConfig`].
 //! - `server`: a node's listeners; `api`: one consumer connection; `push`: the HTTP push API;
-//!   `center`: the center; `chat`: the tutorial's script for one browser connection.
+//!   `center`: the center and `admin` its node admin API; `chat`: the tutorial's script for one
+//!   browser connection.
+//! - `lua`: the Lua host that runs a user's own `entry.lua` instead ([`ScriptConfig`]).
 //! - `cluster`: the node list and mesh routing; `node`: one node's state; `queue`: memory
 //!   queues; `client`: one browser connection's state.
 //! - [`producer`]: synthetic browser connections and pushes for benchmarks.
@@ -52,6 +54,7 @@
 #![deny(missing_docs)]
 #![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used))]
 
+mod admin;
 mod api;
 mod auth;
 pub mod browser;
@@ -64,6 +67,7 @@ pub mod config;
 pub mod counters;
 pub mod engine;
 pub mod error;
+mod lua;
 mod node;
 pub mod producer;
 mod push;
@@ -75,5 +79,6 @@ pub use config::{Credentials, MockConfig};
 pub use counters::Counters;
 pub use engine::MockEngine;
 pub use error::{MockError, MockErrorKind, QueueFull};
+pub use lua::{parse_pair, ScriptConfig, DEFAULT_INSTRUCTION_LIMIT};
 pub use node::NodeAddrs;
 pub use producer::Producer;

@@ -53,6 +53,17 @@ impl Queues {
             .clone()
     }
 
+    /// Creates `name` with its own capacity, as a script's `mix.queue.new` does; a topic that
+    /// exists already keeps its capacity.
+    pub(crate) fn create(&self, name: &str, size: usize) {
+        lock(&self.topics)
+            .entry(name.to_owned())
+            .or_insert_with(|| {
+                let (tx, rx) = async_channel::bounded(size.max(1));
+                Topic { tx, rx }
+            });
+    }
+
     pub(crate) fn push(&self, topic: &str, item: QueueItem) -> Result<(), QueueFull> {
         self.topic(topic).tx.try_send(item).map_err(|_| QueueFull)
     }

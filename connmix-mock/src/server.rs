@@ -20,7 +20,7 @@ use crate::center::API;
 use crate::cluster::Cluster;
 use crate::error::MockError;
 use crate::node::{NodeShared, Runtime};
-use crate::{api, auth, chat, push};
+use crate::{api, auth, chat, lua, push};
 
 /// What every handler of one node run gets.
 #[derive(Debug, Clone)]
@@ -57,13 +57,14 @@ pub(crate) fn serve(
     });
 }
 
-/// Starts a run of a node on already bound listeners.
-pub(crate) fn start(
+/// Starts a run of a node on already bound listeners. With a script, its VM starts first
+/// (running `init()`), and a script that fails to start fails the node's start.
+pub(crate) async fn start(
     cluster: &Arc<Cluster>,
     node: &Arc<NodeShared>,
     api_listener: TcpListener,
     chat_listener: TcpListener,
-) -> Arc<Runtime> {
+) -> Result<Arc<Runtime>, MockError> {
     let stop = cluster.stop.child_token();
     let runtime = Arc::new(Runtime::new(
         node.clone(),
@@ -74,16 +75,31 @@ pub(crate) fn start(
         cluster: cluster.clone(),
         runtime: runtime.clone(),
     };
+    // The VM first: `init()` may create queue topics before any consumer can pop them.
+    let script = match &cluster.config.script {
+        Some(config) => {
+            let (host, done) = lua::spawn(state.clone(), config.clone()).await?;
+            // A node is stopped once its VM has run every `on_close` and ended.
+            runtime.tracker.spawn(async move {
+                let _ = done.await;
+            });
+            Some(host)
+        }
+        None => None,
+    };
     serve(
         &runtime.tracker,
         api_listener,
         api_router(state.clone()),
         stop.clone(),
     );
-    serve(&runtime.tracker, chat_listener, chat_router(state), stop);
+    match script {
+        Some(host) => lua::net::serve(state, chat_listener, host, stop),
+        None => serve(&runtime.tracker, chat_listener, chat_router(state), stop),
+    }
     node.set_runtime(Some(runtime.clone()));
     tracing::info!(node = %node.addrs.id, api = %node.addrs.api_addr, chat = %node.addrs.chat_addr, "node started");
-    runtime
+    Ok(runtime)
 }
 
 /// Kills a node's current run: listeners closed, connections dropped, queues lost.

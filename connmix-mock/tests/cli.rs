@@ -76,3 +76,39 @@ fn prints_every_listener_and_stops_cleanly_on_sigterm() {
     assert!(killed.success());
     assert!(child.wait().unwrap().success());
 }
+
+#[test]
+fn a_script_with_a_syntax_error_is_refused_naming_file_and_line() {
+    let dir = std::env::temp_dir().join(format!("connmix-mock-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let script = dir.join("entry.lua");
+    std::fs::write(
+        &script,
+        "function on_message(msg, conn)\n  local x = = 1\nend\n",
+    )
+    .unwrap();
+    let out = Command::new(BIN)
+        .args(["--center-port", "0", "--api-port", "0", "--chat-port", "0"])
+        .arg("--script")
+        .arg(&script)
+        .env("RUST_LOG", "off")
+        .output()
+        .unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("entry.lua:2:"),
+        "names file and line: {stderr}"
+    );
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+}
+
+#[test]
+fn redis_without_a_script_is_a_usage_error() {
+    let out = Command::new(BIN)
+        .args(["--redis", "default=redis://127.0.0.1:6379"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+}

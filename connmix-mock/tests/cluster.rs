@@ -194,3 +194,86 @@ async fn producer_clients_can_be_subscribed_and_capture_what_they_receive() -> a
     engine.shutdown().await;
     Ok(())
 }
+
+#[tokio::test]
+async fn the_center_admin_api_adds_kills_restarts_and_removes_nodes() -> anyhow::Result<()> {
+    let engine = MockEngine::start(MockConfig::ephemeral()).await?;
+    let http = common::http();
+    let admin = format!("http://{}/admin/nodes", engine.center_host());
+
+    let added = http.post(&admin).send().await?;
+    assert_eq!(added.status(), 201);
+    let added: serde_json::Value = added.json().await?;
+    assert_eq!(added["id"], "2");
+    assert_eq!(added["running"], true);
+    assert_eq!(listed(&engine).await?, ["1", "2"]);
+
+    // Killed: still listed, not running; its API port refuses consumers.
+    let kill = http.post(format!("{admin}/2/kill")).send().await?;
+    assert_eq!(kill.status(), 204);
+    let list: serde_json::Value = http.get(&admin).send().await?.json().await?;
+    assert_eq!(list["nodes"][1]["running"], false);
+    let api: std::net::SocketAddr = added["api_server"].as_str().unwrap().parse()?;
+    assert!(Consumer::connect(api).await.is_err());
+    assert_eq!(listed(&engine).await?, ["1", "2"]);
+
+    let restart = http.post(format!("{admin}/2/restart")).send().await?;
+    assert_eq!(restart.status(), 204);
+    Consumer::popping(api, "chat").await?;
+
+    let removed = http.delete(format!("{admin}/2")).send().await?;
+    assert_eq!(removed.status(), 204);
+    assert_eq!(listed(&engine).await?, ["1"]);
+    for unknown in [
+        http.delete(format!("{admin}/9")).send().await?,
+        http.post(format!("{admin}/9/kill")).send().await?,
+        http.post(format!("{admin}/9/restart")).send().await?,
+    ] {
+        assert_eq!(unknown.status(), 404);
+    }
+    engine.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test]
+async fn the_admin_api_needs_the_centers_credentials() -> anyhow::Result<()> {
+    let engine = MockEngine::start(MockConfig {
+        credentials: Some(connmix_mock::Credentials::new("admin", "secret")),
+        ..MockConfig::ephemeral()
+    })
+    .await?;
+    let admin = format!("http://{}/admin/nodes", engine.center_host());
+    let refused = common::http().post(&admin).send().await?;
+    assert_eq!(refused.status(), 401);
+    assert_eq!(engine.nodes().len(), 1);
+    let allowed = common::http()
+        .post(&admin)
+        .basic_auth("admin", Some("secret"))
+        .send()
+        .await?;
+    assert_eq!(allowed.status(), 201);
+    engine.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test]
+async fn the_legacy_dialect_lists_nodes_under_host_as_engine_1_0_1_did() -> anyhow::Result<()> {
+    let engine = MockEngine::start(MockConfig {
+        dialect: connmix_protocol::Dialect::Legacy,
+        ..MockConfig::ephemeral()
+    })
+    .await?;
+    let list: serde_json::Value = common::http()
+        .get(format!("http://{}/v1/nodes", engine.center_host()))
+        .send()
+        .await?
+        .json()
+        .await?;
+    let node = engine.node(0).unwrap();
+    assert_eq!(
+        list,
+        serde_json::json!({"nodes": [{"id": "1", "host": node.api_addr.to_string()}]})
+    );
+    engine.shutdown().await;
+    Ok(())
+}

@@ -4,7 +4,7 @@ mod common;
 
 use std::collections::HashSet;
 
-use common::{event_name, frame_text, Consumer};
+use common::{event_name, frame_text, Consumer, Mode};
 use connmix_mock::browser::Browser;
 use connmix_mock::{MockConfig, MockEngine};
 use connmix_protocol::{Call, ClientId, ConnFunc};
@@ -14,9 +14,16 @@ async fn engine() -> anyhow::Result<MockEngine> {
     Ok(MockEngine::start(MockConfig::ephemeral()).await?)
 }
 
-#[tokio::test]
-async fn browser_lifecycle_is_queued_as_handshake_messages_and_close() -> anyhow::Result<()> {
-    let engine = engine().await?;
+async fn engine_in(mode: Mode) -> anyhow::Result<MockEngine> {
+    Ok(MockEngine::start(mode.config(MockConfig::ephemeral())).await?)
+}
+
+both_modes!(
+    browser_lifecycle_is_queued_as_handshake_messages_and_close,
+    lifecycle
+);
+async fn lifecycle(mode: Mode) -> anyhow::Result<()> {
+    let engine = engine_in(mode).await?;
     let node = engine.node(0).unwrap();
     let mut consumer = Consumer::popping(node.api_addr, "chat").await?;
 
@@ -50,9 +57,9 @@ async fn browser_lifecycle_is_queued_as_handshake_messages_and_close() -> anyhow
     Ok(())
 }
 
-#[tokio::test]
-async fn frames_after_auth_wait_for_uid_then_arrive_in_order() -> anyhow::Result<()> {
-    let engine = engine().await?;
+both_modes!(frames_after_auth_wait_for_uid_then_arrive_in_order, held);
+async fn held(mode: Mode) -> anyhow::Result<()> {
+    let engine = engine_in(mode).await?;
     let node = engine.node(0).unwrap();
     let mut consumer = Consumer::popping(node.api_addr, "chat").await?;
     let mut browser = Browser::connect(node.chat_addr).await?;
@@ -103,9 +110,12 @@ async fn frames_after_auth_wait_for_uid_then_arrive_in_order() -> anyhow::Result
     Ok(())
 }
 
-#[tokio::test]
-async fn set_context_with_the_auth_key_also_releases_held_frames() -> anyhow::Result<()> {
-    let engine = engine().await?;
+both_modes!(
+    set_context_with_the_auth_key_also_releases_held_frames,
+    released_by_set_context
+);
+async fn released_by_set_context(mode: Mode) -> anyhow::Result<()> {
+    let engine = engine_in(mode).await?;
     let node = engine.node(0).unwrap();
     let mut consumer = Consumer::popping(node.api_addr, "chat").await?;
     let mut browser = Browser::connect(node.chat_addr).await?;
@@ -128,12 +138,15 @@ async fn set_context_with_the_auth_key_also_releases_held_frames() -> anyhow::Re
     Ok(())
 }
 
-#[tokio::test]
-async fn full_queue_rejects_the_push_and_closes_the_browser() -> anyhow::Result<()> {
-    let config = MockConfig {
+both_modes!(
+    full_queue_rejects_the_push_and_closes_the_browser,
+    full_queue
+);
+async fn full_queue(mode: Mode) -> anyhow::Result<()> {
+    let config = mode.config(MockConfig {
         topic_size: 3,
         ..MockConfig::ephemeral()
-    };
+    });
     let engine = MockEngine::start(config).await?;
     let node = engine.node(0).unwrap();
     let mut browser = Browser::connect(node.chat_addr).await?;

@@ -10,7 +10,7 @@ use chat_consumer::service::users;
 use chat_consumer::Consumer;
 use connmix_client::Client;
 use connmix_e2e::browser::{screenshot_dir, Chromedriver};
-use connmix_mock::{MockConfig, MockEngine};
+use connmix_mock::{MockConfig, MockEngine, ScriptConfig};
 use fantoccini::{Client as Page, Locator};
 use tokio_util::sync::CancellationToken;
 
@@ -81,13 +81,33 @@ async fn screenshot(page: &Page, name: &str) -> anyhow::Result<()> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_browsers_on_two_nodes_chat_in_a_room() -> anyhow::Result<()> {
+    room_chat("two_browsers_on_two_nodes_chat_in_a_room", None, "chat").await
+}
+
+/// The same on `examples/engine/entry.lua` in the mock's Lua host: what
+/// `chat-consumer dev --script examples/engine/entry.lua` starts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_browsers_chat_in_a_room_through_entry_lua() -> anyhow::Result<()> {
+    let script =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/engine/entry.lua");
+    let script = Some(ScriptConfig::new(script));
+    room_chat(
+        "two_browsers_chat_in_a_room_through_entry_lua",
+        script,
+        "script-chat",
+    )
+    .await
+}
+
+async fn room_chat(test: &str, script: Option<ScriptConfig>, shots: &str) -> anyhow::Result<()> {
     if let Some(why) = Chromedriver::unavailable() {
-        connmix_e2e::skip("two_browsers_on_two_nodes_chat_in_a_room", &why);
+        connmix_e2e::skip(test, &why);
         return Ok(());
     }
     // The engine, a database with the two demo users, and the consumer: what `dev` starts.
     let engine = MockEngine::start(MockConfig {
         nodes: 2,
+        script,
         ..MockConfig::ephemeral()
     })
     .await?;
@@ -129,8 +149,8 @@ async fn two_browsers_on_two_nodes_chat_in_a_room() -> anyhow::Result<()> {
     // The sender sees its own room message too, delivered through the engine.
     wait_for_line(&one, text).await?;
 
-    screenshot(&one, "chat-user1.png").await?;
-    screenshot(&two, "chat-user2.png").await?;
+    screenshot(&one, &format!("{shots}-user1.png")).await?;
+    screenshot(&two, &format!("{shots}-user2.png")).await?;
     one.close().await?;
     two.close().await?;
     cancel.cancel();

@@ -11,7 +11,7 @@ use chat_consumer::service::password::Hasher;
 use chat_consumer::service::users;
 use chat_consumer::{db, Consumer, Stopped};
 use connmix_client::Client;
-use connmix_mock::{MockConfig, MockEngine};
+use connmix_mock::{MockConfig, MockEngine, ScriptConfig};
 use sea_orm::DatabaseConnection;
 use tokio_util::sync::CancellationToken;
 
@@ -25,9 +25,58 @@ pub struct Setup {
     pub served: tokio::task::JoinHandle<chat_consumer::Result<Stopped>>,
 }
 
+/// What runs on the engine's browser side.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// The mock's built-in chat script.
+    BuiltIn,
+    /// The repository's `examples/engine/entry.lua` in the mock's Lua host.
+    EntryLua,
+    /// `tests/scripts/tutorial.lua`: the original tutorial's shape (frame + uid only).
+    Tutorial,
+}
+
+impl Mode {
+    pub fn script(self) -> Option<ScriptConfig> {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        match self {
+            Mode::BuiltIn => None,
+            Mode::EntryLua => Some(ScriptConfig::new(root.join("../examples/engine/entry.lua"))),
+            Mode::Tutorial => Some(ScriptConfig::new(root.join("tests/scripts/tutorial.lua"))),
+        }
+    }
+}
+
+/// `both_modes!(name, body)`: module `name` with a test running `body(mode)` for the built-in
+/// script and one for `examples/engine/entry.lua`.
+#[macro_export]
+macro_rules! both_modes {
+    ($name:ident, $body:ident) => {
+        mod $name {
+            #[tokio::test]
+            async fn built_in() -> anyhow::Result<()> {
+                super::$body(super::common::Mode::BuiltIn).await
+            }
+            #[tokio::test]
+            async fn entry_lua() -> anyhow::Result<()> {
+                super::$body(super::common::Mode::EntryLua).await
+            }
+        }
+    };
+}
+
 pub async fn start(nodes: usize, users_to_add: &[(&str, &str)]) -> anyhow::Result<Setup> {
+    start_in(Mode::BuiltIn, nodes, users_to_add).await
+}
+
+pub async fn start_in(
+    mode: Mode,
+    nodes: usize,
+    users_to_add: &[(&str, &str)],
+) -> anyhow::Result<Setup> {
     let engine = MockEngine::start(MockConfig {
         nodes,
+        script: mode.script(),
         ..MockConfig::ephemeral()
     })
     .await?;

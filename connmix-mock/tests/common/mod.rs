@@ -180,3 +180,71 @@ pub fn event_name(msg: &QueueMessage) -> Option<String> {
         .as_str()
         .map(str::to_owned)
 }
+
+/// Which browser-side behaviour a test runs against: the mock's built-in chat script, or the
+/// repository's `examples/engine/entry.lua` in the Lua host. Tests of script behaviour run in
+/// both, through [`both_modes!`](crate::both_modes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    BuiltIn,
+    EntryLua,
+}
+
+/// The repository's example engine script.
+pub fn example_script() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/engine/entry.lua")
+}
+
+/// A script file written for one test, removed with the returned guard.
+pub struct TempScript {
+    pub path: std::path::PathBuf,
+}
+
+impl TempScript {
+    pub fn new(name: &str, source: &str) -> Self {
+        let dir =
+            std::env::temp_dir().join(format!("connmix-mock-lua-{}-{}", std::process::id(), name));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("entry.lua");
+        std::fs::write(&path, source).unwrap();
+        Self { path }
+    }
+}
+
+impl Drop for TempScript {
+    fn drop(&mut self) {
+        if let Some(dir) = self.path.parent() {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+    }
+}
+
+impl Mode {
+    pub fn config(self, base: connmix_mock::MockConfig) -> connmix_mock::MockConfig {
+        match self {
+            Mode::BuiltIn => base,
+            Mode::EntryLua => connmix_mock::MockConfig {
+                script: Some(connmix_mock::ScriptConfig::new(example_script())),
+                ..base
+            },
+        }
+    }
+}
+
+/// `both_modes!(name, body)`: module `name` with one test per [`Mode`], each running
+/// `body(mode)`.
+#[macro_export]
+macro_rules! both_modes {
+    ($name:ident, $body:ident) => {
+        mod $name {
+            #[tokio::test]
+            async fn built_in() -> anyhow::Result<()> {
+                super::$body(super::common::Mode::BuiltIn).await
+            }
+            #[tokio::test]
+            async fn entry_lua() -> anyhow::Result<()> {
+                super::$body(super::common::Mode::EntryLua).await
+            }
+        }
+    };
+}
