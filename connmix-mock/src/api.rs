@@ -187,6 +187,9 @@ impl ApiConnection {
             Err(bad) => return invalid(bad.id, bad.error).encode(dialect),
         };
         tracing::trace!(node = %self.state.runtime.node.addrs.id, op = call.method(), ?id, "request");
+        if call == Call::ServerPing {
+            return connmix_protocol::reply::server_pong(id, dialect);
+        }
         let outcome = self.execute(call).await;
         Reply { id, outcome }.encode(dialect)
     }

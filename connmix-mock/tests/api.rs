@@ -143,10 +143,31 @@ async fn text_ping_gets_pong_and_server_ping_gets_server_pong() -> anyhow::Resul
         .send_text(r#"{"m":"server.ping","p":{},"i":5}"#)
         .await?;
     let raw: Value = serde_json::from_str(&consumer.recv_text().await?)?;
+    // Both documented short-key shapes: May 2022's `s`, August 2022's `m`.
     assert_eq!(raw["r"]["s"], json!("server.pong"));
+    assert_eq!(raw["r"]["m"], json!("server.pong"));
     assert_eq!(raw["i"], json!(5));
     let result = consumer.ok(Call::ServerPing).await?;
     assert_eq!(result.status, Status::Text("server.pong".into()));
+    engine.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test]
+async fn the_legacy_dialect_answers_server_ping_as_engine_1_0_1_did() -> anyhow::Result<()> {
+    let config = MockConfig {
+        dialect: connmix_protocol::Dialect::Legacy,
+        ..MockConfig::ephemeral()
+    };
+    let (engine, mut consumer) = engine_with(config).await?;
+    consumer
+        .send_text(r#"{"method":"server.ping","params":[],"id":12345}"#)
+        .await?;
+    let raw: Value = serde_json::from_str(&consumer.recv_text().await?)?;
+    assert_eq!(
+        raw,
+        json!({"error": null, "result": {"status": "server.pong"}, "id": 12345})
+    );
     engine.shutdown().await;
     Ok(())
 }

@@ -94,7 +94,8 @@ impl CallResult {
                 map
             }
         };
-        let status = match wire::take(&mut map, &["s", "success"]) {
+        // `status` (engine 1.0.1) and `m` (August 2022) carry `server.pong` in the docs.
+        let status = match wire::take(&mut map, &["s", "success", "status", "m"]) {
             Some(Value::Bool(b)) => Status::Flag(b),
             Some(Value::Number(n)) if n.as_u64().is_some() => {
                 Status::Count(n.as_u64().unwrap_or_default())
@@ -314,4 +315,18 @@ impl Reply {
             Dialect::Legacy => self.to_value(dialect).to_string(),
         }
     }
+}
+
+/// The engine's answer to `server.ping`, as each dialect's documentation shows it. Engine 1.0.1:
+/// `{"error":null,"result":{"status":"server.pong"},"id":..}`. The short-key engines answered
+/// `{"E":null,"r":{"s":"server.pong"},"i":..}` (May 2022) and are documented from August 2022
+/// with `"r":{"m":"server.pong"}`; the current dialect carries both keys, so a client written
+/// for either finds its own.
+pub fn server_pong(id: Option<u64>, dialect: Dialect) -> String {
+    const PONG: &str = "server.pong";
+    let reply = match dialect {
+        Dialect::Legacy => json!({ "error": null, "result": { "status": PONG }, "id": id }),
+        Dialect::Current => json!({ "E": null, "r": { "s": PONG, "m": PONG }, "i": id }),
+    };
+    reply.to_string()
 }
