@@ -231,28 +231,31 @@ async fn a_drain_deadline_passed_with_a_login_in_hand_exits_2() {
     let _ = std::fs::remove_file(path);
 }
 
+/// `dev` on free ports, with `configure` adding to its command: the child, the page URL it
+/// printed, and every line it printed up to that one.
 #[cfg(unix)]
-#[tokio::test]
-async fn dev_serves_the_chat_page_with_demo_users_and_stops_on_sigterm() {
+async fn start_dev(
+    db: &str,
+    configure: impl FnOnce(&mut tokio::process::Command),
+) -> (tokio::process::Child, String, Vec<String>) {
     use tokio::io::{AsyncBufReadExt, BufReader};
 
-    let (db, path) = temp_db("dev");
-    let mut child = tokio::process::Command::from(cli(&db))
-        .args([
-            "dev",
-            "--center-port",
-            "0",
-            "--api-port",
-            "0",
-            "--chat-port",
-            "0",
-        ])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
+    let mut cmd = tokio::process::Command::from(cli(db));
+    cmd.args([
+        "dev",
+        "--center-port",
+        "0",
+        "--api-port",
+        "0",
+        "--chat-port",
+        "0",
+    ])
+    .stdin(Stdio::null())
+    .stdout(Stdio::piped())
+    .stderr(Stdio::null())
+    .kill_on_drop(true);
+    configure(&mut cmd);
+    let mut child = cmd.spawn().unwrap();
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     let mut printed = Vec::new();
     let url = tokio::time::timeout(Duration::from_secs(20), async {
@@ -266,6 +269,14 @@ async fn dev_serves_the_chat_page_with_demo_users_and_stops_on_sigterm() {
     })
     .await
     .expect("dev never printed the page URL");
+    (child, url, printed)
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn dev_serves_the_chat_page_with_demo_users_and_stops_on_sigterm() {
+    let (db, path) = temp_db("dev");
+    let (mut child, url, printed) = start_dev(&db, |_| {}).await;
     assert!(
         printed
             .iter()
@@ -371,40 +382,22 @@ fn dev_on_a_taken_port_says_which_and_why_once() {
 #[tokio::test]
 async fn no_secret_reaches_the_log_even_at_trace() {
     use base64::Engine as _;
-    use tokio::io::{AsyncBufReadExt, BufReader};
 
     let (db, path) = temp_db("secrets");
     let log_path = path.with_extension("log");
     let log = std::fs::File::create(&log_path).unwrap();
-    let mut child = tokio::process::Command::from(cli(&db))
-        .args([
-            "dev",
-            "--center-port",
-            "0",
-            "--api-port",
-            "0",
-            "--chat-port",
-            "0",
-        ])
-        .args(["--api-user", "ops", "--api-password", "hunter2-api"])
-        .env("RUST_LOG", "trace")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(log)
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let chat: std::net::SocketAddr = tokio::time::timeout(Duration::from_secs(20), async {
-        while let Some(line) = lines.next_line().await.unwrap() {
-            if let Some(rest) = line.trim().strip_prefix("open http://") {
-                return rest.split('/').next().unwrap().parse().unwrap();
-            }
-        }
-        panic!("dev exited before printing a URL");
+    let (mut child, url, _) = start_dev(&db, |cmd| {
+        cmd.args(["--api-user", "ops", "--api-password", "hunter2-api"])
+            .env("RUST_LOG", "trace")
+            .stderr(log);
     })
-    .await
-    .expect("dev never printed the page URL");
+    .await;
+    let chat: std::net::SocketAddr = url
+        .strip_prefix("http://")
+        .and_then(|rest| rest.split('/').next())
+        .unwrap()
+        .parse()
+        .unwrap();
     let mut browser = connmix_mock::browser::Browser::connect(chat).await.unwrap();
     for password in ["wr0ng-s3cret", "123456"] {
         let frame = format!(r#"{{"op":"auth","args":["user1","{password}"]}}"#);
