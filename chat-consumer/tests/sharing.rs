@@ -116,3 +116,44 @@ async fn two_consumers(mode: Mode) -> anyhow::Result<()> {
     setup.engine.shutdown().await;
     Ok(())
 }
+
+#[tokio::test]
+async fn a_consumer_that_dies_leaves_the_others_answering_everyone() -> anyhow::Result<()> {
+    let setup = start_in(Mode::BuiltIn, 2, &[("user1", "123456")]).await?;
+    let second = Consumer::new(
+        Client::builder(setup.engine.center_host()),
+        setup.db.clone(),
+        Hasher::with_cost(64, 1, 2)?,
+    );
+    let cancel = CancellationToken::new();
+    let served = tokio::spawn(chat_consumer::run(second, cancel.clone()));
+    tokio::time::timeout(WAIT, setup.engine.wait_for_consumers("chat", 4)).await?;
+    let nodes = setup.engine.nodes();
+    let mut browsers = Vec::new();
+    for node in &nodes {
+        let mut browser = Browser::connect(node.chat_addr).await?;
+        log_in(&mut browser, "user1").await?;
+        browsers.push(browser);
+    }
+
+    // The first consumer dies: no drain, its connections simply go.
+    setup.served.abort();
+    let gone = async {
+        while setup.engine.counters().api_connections > 2 {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    };
+    tokio::time::timeout(WAIT, gone).await?;
+    for browser in &mut browsers {
+        for _ in 0..10 {
+            browser.send_request(&ChatRequest::Ping).await?;
+        }
+        for _ in 0..10 {
+            assert_eq!(browser.recv_json().await?, json!({"op": "pong"}));
+        }
+    }
+    cancel.cancel();
+    served.await??;
+    setup.engine.shutdown().await;
+    Ok(())
+}
