@@ -20,12 +20,34 @@ fn temp_db(name: &str) -> (String, PathBuf) {
 }
 
 fn cli(db: &str) -> Command {
+    cli_hashing(db, "64", "1")
+}
+
+/// [`cli`] with new password hashes costing `memory_kib` and `iterations`.
+fn cli_hashing(db: &str, memory_kib: &str, iterations: &str) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_chat-consumer"));
     cmd.env_remove("CONNMIX_HOST")
         .env("DATABASE_URL", db)
         .env("RUST_LOG", "warn")
-        .args(["--argon2-memory-kib", "64", "--argon2-iterations", "1"]);
+        .args([
+            "--argon2-memory-kib",
+            memory_kib,
+            "--argon2-iterations",
+            iterations,
+        ]);
     cmd
+}
+
+/// Starts `cmd` quietly and waits until it consumes `engine`'s queue.
+async fn start_consuming(cmd: Command, engine: &MockEngine) -> tokio::process::Child {
+    let child = spawn_quiet(cmd);
+    tokio::time::timeout(
+        Duration::from_secs(20),
+        engine.wait_for_consumers("chat", 1),
+    )
+    .await
+    .expect("the consumer never consumed the queue");
+    child
 }
 
 /// Starts `cmd` in the background with its output discarded.
@@ -177,13 +199,7 @@ async fn run_consumes_until_sigterm_then_exits_0() {
     // Default subcommand: no `run` on the command line.
     let mut cmd = cli(&db);
     cmd.args(["--host", &engine.center_host(), "--drain-timeout-secs", "2"]);
-    let mut child = spawn_quiet(cmd);
-    tokio::time::timeout(
-        Duration::from_secs(20),
-        engine.wait_for_consumers("chat", 1),
-    )
-    .await
-    .expect("the consumer never consumed the queue");
+    let mut child = start_consuming(cmd, &engine).await;
     assert_eq!(terminate(&mut child).await, Some(0));
     engine.shutdown().await;
     let _ = std::fs::remove_file(path);
@@ -194,21 +210,10 @@ async fn run_consumes_until_sigterm_then_exits_0() {
 async fn a_drain_deadline_passed_with_a_login_in_hand_exits_2() {
     let engine = MockEngine::start(MockConfig::ephemeral()).await.unwrap();
     let (db, path) = temp_db("drain");
-    // Not `cli`: a login here hashes for a while (64 MiB, 8 passes), and the drain allows no
-    // time at all.
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_chat-consumer"));
-    cmd.env_remove("CONNMIX_HOST")
-        .env("DATABASE_URL", &db)
-        .env("RUST_LOG", "warn")
-        .args(["--argon2-memory-kib", "65536", "--argon2-iterations", "8"])
-        .args(["--host", &engine.center_host(), "--drain-timeout-secs", "0"]);
-    let mut child = spawn_quiet(cmd);
-    tokio::time::timeout(
-        Duration::from_secs(20),
-        engine.wait_for_consumers("chat", 1),
-    )
-    .await
-    .expect("the consumer never consumed the queue");
+    // A login hashes for a while (64 MiB, 8 passes), and the drain allows no time at all.
+    let mut cmd = cli_hashing(&db, "65536", "8");
+    cmd.args(["--host", &engine.center_host(), "--drain-timeout-secs", "0"]);
+    let mut child = start_consuming(cmd, &engine).await;
     let node = engine.node(0).unwrap();
     let mut browser = connmix_mock::browser::Browser::connect(node.chat_addr)
         .await
@@ -344,13 +349,8 @@ async fn run_uses_engine_credentials_from_the_environment() {
     cmd.args(["--host", &engine.center_host()])
         .env("CONNMIX_API_USER", "consumer")
         .env("CONNMIX_API_PASSWORD", "pa55");
-    let mut child = spawn_quiet(cmd);
-    tokio::time::timeout(
-        Duration::from_secs(20),
-        engine.wait_for_consumers("chat", 1),
-    )
-    .await
-    .expect("the consumer with the right credentials never consumed the queue");
+    // With the right credentials it consumes.
+    let mut child = start_consuming(cmd, &engine).await;
     child.kill().await.unwrap();
     engine.shutdown().await;
     let _ = std::fs::remove_file(path);
