@@ -68,13 +68,14 @@ async fn devices(mode: Mode) -> anyhow::Result<()> {
     Ok(())
 }
 
-both_modes!(
-    two_consumers_share_the_queue_and_answer_each_message_once,
-    two_consumers
-);
-async fn two_consumers(mode: Mode) -> anyhow::Result<()> {
-    let setup = start_in(mode, 1, &[("user1", "123456")]).await?;
-    // A second consumer on the same engine and database.
+/// A second consumer on the same engine and database, once it consumes all `nodes` nodes.
+async fn second_consumer(
+    setup: &common::Setup,
+    nodes: usize,
+) -> anyhow::Result<(
+    CancellationToken,
+    tokio::task::JoinHandle<chat_consumer::Result<chat_consumer::Stopped>>,
+)> {
     let second = Consumer::new(
         Client::builder(setup.engine.center_host()),
         setup.db.clone(),
@@ -82,7 +83,18 @@ async fn two_consumers(mode: Mode) -> anyhow::Result<()> {
     );
     let cancel = CancellationToken::new();
     let served = tokio::spawn(chat_consumer::run(second, cancel.clone()));
-    tokio::time::timeout(WAIT, setup.engine.wait_for_consumers("chat", 2)).await?;
+    let both = setup.engine.wait_for_consumers("chat", 2 * nodes);
+    tokio::time::timeout(WAIT, both).await?;
+    Ok((cancel, served))
+}
+
+both_modes!(
+    two_consumers_share_the_queue_and_answer_each_message_once,
+    two_consumers
+);
+async fn two_consumers(mode: Mode) -> anyhow::Result<()> {
+    let setup = start_in(mode, 1, &[("user1", "123456")]).await?;
+    let (cancel, served) = second_consumer(&setup, 1).await?;
 
     let node = setup.engine.nodes()[0].clone();
     let mut browser = Browser::connect(node.chat_addr).await?;
@@ -120,14 +132,7 @@ async fn two_consumers(mode: Mode) -> anyhow::Result<()> {
 #[tokio::test]
 async fn a_consumer_that_dies_leaves_the_others_answering_everyone() -> anyhow::Result<()> {
     let setup = start_in(Mode::BuiltIn, 2, &[("user1", "123456")]).await?;
-    let second = Consumer::new(
-        Client::builder(setup.engine.center_host()),
-        setup.db.clone(),
-        Hasher::with_cost(64, 1, 2)?,
-    );
-    let cancel = CancellationToken::new();
-    let served = tokio::spawn(chat_consumer::run(second, cancel.clone()));
-    tokio::time::timeout(WAIT, setup.engine.wait_for_consumers("chat", 4)).await?;
+    let (cancel, served) = second_consumer(&setup, 2).await?;
     let nodes = setup.engine.nodes();
     let mut browsers = Vec::new();
     for node in &nodes {
