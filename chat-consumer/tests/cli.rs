@@ -274,6 +274,8 @@ async fn start_dev(
     })
     .await
     .expect("dev never printed the page URL");
+    // Keep reading: with its stdout closed, dev's next line would fail with a broken pipe.
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
     (child, url, printed)
 }
 
