@@ -79,36 +79,30 @@ pub async fn run(consumer: Consumer, shutdown: CancellationToken) -> Result<Stop
         )
     };
     // The whole start-up, reading the center included, is bounded by `engine_timeout`, and a
-    // shutdown during it is obeyed at once: nothing has been taken from the engine yet.
-    let deadline = Instant::now() + engine_timeout;
+    // shutdown during it is obeyed at once: nothing has been taken from the engine yet. A client
+    // dropped on the way stops its background tasks.
+    let start = async {
+        let client = engine
+            .connect()
+            .await
+            .map_err(|e| unreachable(e.to_string()))?;
+        client
+            .wait_connected(engine_timeout)
+            .await
+            .map_err(|e| unreachable(e.to_string()))?;
+        Ok::<_, Error>(client)
+    };
     let client = tokio::select! {
         () = shutdown.cancelled() => return Ok(Stopped::Drained),
-        connected = tokio::time::timeout_at(deadline, engine.connect()) => match connected {
-            Ok(Ok(client)) => client,
-            Ok(Err(err)) => return Err(unreachable(err.to_string())),
+        started = tokio::time::timeout(engine_timeout, start) => match started {
+            Ok(started) => started?,
             Err(_) => {
                 return Err(unreachable(format!(
-                    "the center did not answer within {engine_timeout:?}"
+                    "it did not answer within {engine_timeout:?}"
                 )))
             }
         },
     };
-    let remaining = deadline.saturating_duration_since(Instant::now());
-    let waited = tokio::select! {
-        () = shutdown.cancelled() => Ok(None),
-        waited = client.wait_connected(remaining) => waited.map(Some),
-    };
-    match waited {
-        Ok(Some(())) => {}
-        Ok(None) => {
-            client.shutdown(Duration::ZERO).await;
-            return Ok(Stopped::Drained);
-        }
-        Err(err) => {
-            client.shutdown(Duration::ZERO).await;
-            return Err(unreachable(err.to_string()));
-        }
-    }
     let chat = Arc::new(Chat::new(client, db, hasher, limits));
     serve(chat, &queue, shutdown).await
 }
