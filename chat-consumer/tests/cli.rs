@@ -418,3 +418,40 @@ async fn no_secret_reaches_the_log_even_at_trace() {
     let _ = std::fs::remove_file(path);
     let _ = std::fs::remove_file(log_path);
 }
+
+#[cfg(unix)]
+#[tokio::test]
+async fn dev_keeps_serving_when_its_stdout_is_closed() {
+    let (db, path) = temp_db("dev-closed-stdout");
+    let center = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let mut child = tokio::process::Command::from(cli(&db))
+        .args(["dev", "--center-port", &center.port().to_string()])
+        .args(["--api-port", "0", "--chat-port", "0"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    // As `dev | head -0` would: nobody reads what it prints.
+    drop(child.stdout.take());
+    let url = format!("http://{center}/version");
+    let answered = tokio::time::timeout(Duration::from_secs(20), async {
+        loop {
+            if let Ok(response) = reqwest::get(&url).await {
+                return response.status();
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await
+    .expect("dev stopped serving once its stdout was closed");
+    assert!(answered.is_success());
+    // Still alive after its banner was written into the closed pipe.
+    assert!(child.try_wait().unwrap().is_none(), "dev exited");
+    assert_eq!(terminate(&mut child).await, Some(0));
+    let _ = std::fs::remove_file(path);
+}

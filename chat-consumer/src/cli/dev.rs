@@ -31,6 +31,10 @@ pub(super) struct DevArgs {
 pub(super) async fn dev(database: &DatabaseArgs, args: &DevArgs) -> anyhow::Result<()> {
     let run = &args.consumer;
     let limits = run.limits()?;
+    // Watched from the start: a SIGTERM while the engine, the database or the demo users are
+    // being set up ends dev cleanly instead of killing it.
+    let cancel = CancellationToken::new();
+    tokio::spawn(cancel_on_signal(cancel.clone()));
     let engine = MockEngine::start(args.engine.config(&run.queue))
         .await
         .context("cannot start the embedded engine")?;
@@ -45,25 +49,34 @@ pub(super) async fn dev(database: &DatabaseArgs, args: &DevArgs) -> anyhow::Resu
         }
     }
 
-    println!(
-        "connmix-rs chat, dev mode: embedded engine, database {}",
+    use std::fmt::Write as _;
+    let mut banner = format!(
+        "connmix-rs chat, dev mode: embedded engine, database {}\n",
         chat_consumer::db::redact(&database.database_url)
     );
-    println!("  demo users: user1 and user2, password {DEMO_PASSWORD} (demo only: never reuse it)");
+    let _ = writeln!(
+        banner,
+        "  demo users: user1 and user2, password {DEMO_PASSWORD} (demo only: never reuse it)"
+    );
     for node in engine.nodes() {
-        println!(
+        let _ = writeln!(
+            banner,
             "  open http://{}/  (engine node {})",
             node.chat_addr, node.id
         );
     }
-    println!(
-        "  consumers elsewhere: chat-consumer --host {}",
+    let _ = writeln!(
+        banner,
+        "  consumers elsewhere: chat-consumer --host {}\n  Ctrl-C stops",
         engine.center_host()
     );
-    println!("  Ctrl-C stops");
+    // Not println!: with stdout closed (`dev | head -2`) that panics; the chat goes on instead.
+    use std::io::Write as _;
+    let mut stdout = std::io::stdout();
+    let _ = stdout
+        .write_all(banner.as_bytes())
+        .and_then(|()| stdout.flush());
 
-    let cancel = CancellationToken::new();
-    tokio::spawn(cancel_on_signal(cancel.clone()));
     // The consumer presents the credentials the embedded engine requires, if any.
     let credentials = args
         .engine
