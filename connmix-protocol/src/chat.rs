@@ -121,18 +121,18 @@ pub const MAX_ECHOED_OP: usize = 64;
 pub const MAX_ERROR_TEXT: usize = 256;
 
 /// `text` cut to at most `max` bytes at a character boundary, marked with `…` when cut.
-fn clip(text: &str, max: usize) -> String {
+fn clip(mut text: String, max: usize) -> String {
     if text.len() <= max {
-        return text.to_owned();
+        return text;
     }
     let marker = '…';
     let mut end = max.saturating_sub(marker.len_utf8());
     while !text.is_char_boundary(end) {
         end -= 1;
     }
-    let mut clipped = text[..end].to_owned();
-    clipped.push(marker);
-    clipped
+    text.truncate(end);
+    text.push(marker);
+    text
 }
 
 /// Why a browser frame is not a chat request. The `Display` text is what the browser is told.
@@ -440,8 +440,8 @@ impl ChatReply {
     /// echo what the browser sent (an unknown op, a channel name), which may be huge.
     pub fn error(op: &str, error: impl Into<String>) -> Self {
         ChatReply::Error {
-            op: clip(op, MAX_ECHOED_OP),
-            error: clip(&error.into(), MAX_ERROR_TEXT),
+            op: clip(op.to_owned(), MAX_ECHOED_OP),
+            error: clip(error.into(), MAX_ERROR_TEXT),
         }
     }
 
