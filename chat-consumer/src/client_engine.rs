@@ -2,7 +2,7 @@
 
 use connmix_client::{Client, ClientErrorKind, ErrorCode};
 
-use crate::engine::{ChatEngine, Conn, EngineCallError, UID_KEY};
+use crate::engine::{ChatEngine, Conn, EngineCallError, PROBE_CHANNEL, UID_KEY};
 
 impl ChatEngine for Client {
     async fn set_uid(&self, conn: &Conn, uid: u64) -> Result<(), EngineCallError> {
@@ -41,5 +41,16 @@ impl ChatEngine for Client {
             .await
             .map(|result| result.delivered)
             .map_err(EngineCallError::new)
+    }
+
+    async fn probe(&self, conn: &Conn) -> Result<bool, EngineCallError> {
+        match Client::unsubscribe(self, conn, &[PROBE_CHANNEL]).await {
+            Ok(()) => Ok(true),
+            // 301: `conn.call` found no connection with that client id on the node.
+            Err(err) if err.kind() == ClientErrorKind::Engine(ErrorCode::ConnCallFailed) => {
+                Ok(false)
+            }
+            Err(err) => Err(EngineCallError::new(err)),
+        }
     }
 }

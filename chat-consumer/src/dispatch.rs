@@ -225,7 +225,7 @@ mod tests {
     async fn uid_zero_after_a_failed_login_is_nobody() {
         let chat = test_chat().await;
         let uid = add_user(&chat, "user1", "123456").await;
-        crate::service::users::increment_online(chat.db(), uid)
+        crate::service::presence::connect(chat.db(), &conn(9), uid)
             .await
             .unwrap();
         let subscribe = r#"{"op":"subscribe","args":["room_1"]}"#;

@@ -81,4 +81,13 @@ pub trait ChatEngine: Send + Sync + 'static {
         channel: &str,
         text: String,
     ) -> impl Future<Output = Result<u64, EngineCallError>> + Send;
+
+    /// Whether the engine still holds the connection, asked with a call that changes nothing
+    /// (leaving a channel nobody joins). `Ok(false)` when the engine says it has no such
+    /// connection.
+    fn probe(&self, conn: &Conn) -> impl Future<Output = Result<bool, EngineCallError>> + Send;
 }
+
+/// The channel [`ChatEngine::probe`] leaves: no chat channel has this name (chat channels are
+/// `room_*`, `user_*` and `broadcast`).
+pub const PROBE_CHANNEL: &str = "presence.probe";

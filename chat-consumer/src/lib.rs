@@ -28,6 +28,7 @@
 //!   drain on shutdown.
 //! - [`workers`]: runs events concurrently across connections, in order within one.
 //! - [`service`]: users, passwords and logins over the database; [`entity`], [`migration`], [`db`].
+//! - [`reconcile`]: removes presence records a lost close event left behind.
 //! - [`channel`], [`rate`], [`throttle`], [`limits`]: who may use which channel, how often,
 //!   and how many wrong passwords a name or connection may try.
 
@@ -47,6 +48,7 @@ pub mod limits;
 pub mod migration;
 pub mod names;
 pub mod rate;
+pub mod reconcile;
 pub mod serve;
 pub mod service;
 #[cfg(test)]

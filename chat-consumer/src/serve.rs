@@ -17,6 +17,7 @@ use crate::chat::Chat;
 use crate::engine::Conn;
 use crate::error::{Error, ErrorKind, Result};
 use crate::limits::Limits;
+use crate::reconcile::Reconcile;
 use crate::service::password::Hasher;
 use crate::workers::Workers;
 
@@ -40,6 +41,8 @@ pub struct Consumer {
     pub hasher: Hasher,
     /// Limits, workers and the drain deadline.
     pub limits: Limits,
+    /// How often stale presence records are looked for.
+    pub reconcile: Reconcile,
 }
 
 impl Consumer {
@@ -52,6 +55,7 @@ impl Consumer {
             db,
             hasher,
             limits: Limits::default(),
+            reconcile: Reconcile::default(),
         }
     }
 }
@@ -70,6 +74,7 @@ pub async fn run(consumer: Consumer, shutdown: CancellationToken) -> Result<Stop
         db,
         hasher,
         limits,
+        reconcile,
     } = consumer;
     let center = engine.center().to_owned();
     let unreachable = |why: String| {
@@ -104,7 +109,24 @@ pub async fn run(consumer: Consumer, shutdown: CancellationToken) -> Result<Stop
         },
     };
     let chat = Arc::new(Chat::new(client, db, hasher, limits));
-    serve(chat, &queue, shutdown).await
+    let stop_reconciling = CancellationToken::new();
+    let reconciling = tokio::spawn({
+        let (chat, stop) = (Arc::clone(&chat), stop_reconciling.clone());
+        async move {
+            let nodes = || {
+                let nodes = chat.engine().nodes();
+                nodes.iter().map(ToString::to_string).collect()
+            };
+            crate::reconcile::run(&chat, reconcile, nodes, stop).await;
+        }
+    });
+    // Dropped with this future too (a consumer aborted), so the task cannot keep the engine
+    // client alive.
+    let stop = stop_reconciling.drop_guard();
+    let served = serve(chat, &queue, shutdown).await;
+    drop(stop);
+    let _ = reconciling.await;
+    served
 }
 
 /// How the loop ended.

@@ -29,6 +29,8 @@ pub(crate) struct RecordingEngine {
     fail_set_uid: AtomicBool,
     fail_calls: AtomicBool,
     gone: AtomicBool,
+    /// Connections `probe` reports gone.
+    closed: Mutex<Vec<Conn>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -54,6 +56,11 @@ impl RecordingEngine {
     /// Makes subscribe, unsubscribe and publish fail (replies still go through).
     pub(crate) fn fail_calls(&self, fail: bool) {
         self.fail_calls.store(fail, Ordering::SeqCst);
+    }
+
+    /// Makes `probe` report `conn` gone.
+    pub(crate) fn close(&self, conn: &Conn) {
+        self.closed.lock().unwrap().push(conn.clone());
     }
 
     fn record(&self, call: Call) {
@@ -121,6 +128,11 @@ impl ChatEngine for RecordingEngine {
         self.check(&self.fail_calls)?;
         self.record(Call::Publish(channel.to_owned(), parse(&text)));
         Ok(1)
+    }
+
+    async fn probe(&self, conn: &Conn) -> Result<bool, EngineCallError> {
+        self.check(&self.fail_calls)?;
+        Ok(!self.closed.lock().unwrap().contains(conn))
     }
 }
 

@@ -5,9 +5,10 @@
 use std::io::Write as _;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use chat_consumer::engine::Conn;
 use chat_consumer::service::auth::login;
 use chat_consumer::service::password::Hasher;
-use chat_consumer::service::users;
+use chat_consumer::service::{presence, users};
 use chat_consumer::{db, ErrorKind};
 use sea_orm::{ConnectionTrait, DatabaseConnection};
 
@@ -98,29 +99,32 @@ async fn exercise(db: &DatabaseConnection) {
         .unwrap()
         .is_some());
 
-    // Online counting is atomic and never negative.
-    users::increment_online(db, id).await.unwrap();
-    users::increment_online(db, id).await.unwrap();
-    users::decrement_online(db, id).await.unwrap();
+    // Presence: one record per connection; a close removes it; users.online follows.
+    let node = unique("node");
+    let conn = |client: u64| Conn::new(node.clone(), client);
+    presence::connect(db, &conn(1), id).await.unwrap();
+    presence::connect(db, &conn(1), id).await.unwrap();
+    presence::connect(db, &conn(2), id).await.unwrap();
+    assert_eq!(presence::disconnect(db, &conn(1)).await.unwrap(), Some(id));
+    assert_eq!(presence::disconnect(db, &conn(1)).await.unwrap(), None);
     let online = users::find_by_id(db, id).await.unwrap().unwrap().online;
-    assert_eq!(online, 1);
-    users::decrement_online(db, id).await.unwrap();
-    users::decrement_online(db, id).await.unwrap();
-    let online = users::find_by_id(db, id).await.unwrap().unwrap().online;
-    assert_eq!(online, 0);
+    assert_eq!((presence::online(db, id).await.unwrap(), online), (1, 1));
 
-    // Many connections logging in at once all count: the database adds, not the consumer.
-    let tasks: Vec<_> = (0..20)
-        .map(|_| {
-            let db = db.clone();
-            tokio::spawn(async move { users::increment_online(&db, id).await })
+    // Many connections logging in at once all count, whichever consumer records them.
+    let tasks: Vec<_> = (10..30)
+        .map(|client| {
+            let (db, conn) = (db.clone(), conn(client));
+            tokio::spawn(async move { presence::connect(&db, &conn, id).await })
         })
         .collect();
     for task in tasks {
         task.await.unwrap().unwrap();
     }
     let online = users::find_by_id(db, id).await.unwrap().unwrap().online;
-    assert_eq!(online, 20);
+    assert_eq!(online, 21);
+    assert_eq!(presence::forget_node(db, &node).await.unwrap(), 21);
+    let online = users::find_by_id(db, id).await.unwrap().unwrap().online;
+    assert_eq!(online, 0);
 
     // Changing a password.
     let new_hash = hasher.hash("654321").await.unwrap();
@@ -171,7 +175,9 @@ async fn a_table_loaded_from_the_tutorials_sql_is_migrated_and_its_users_log_in(
         .await
         .unwrap()
         .unwrap();
-    users::increment_online(&db, user.id).await.unwrap();
+    presence::connect(&db, &Conn::new("n1", 1u64), user.id)
+        .await
+        .unwrap();
     let row = users::find_by_id(&db, user.id).await.unwrap().unwrap();
     assert_eq!(row.online, 1);
     assert!(row.password.starts_with("$argon2id$"));
@@ -210,17 +216,21 @@ async fn consumers_starting_together_on_a_new_postgres_schema_all_migrate() {
     }
 }
 
-/// `SHOW CREATE TABLE users` on the database `name` of the server at `url`.
-async fn show_users_table(server: &DatabaseConnection, name: &str) -> String {
-    let row = server
-        .query_one_raw(sea_orm::Statement::from_string(
-            server.get_database_backend(),
-            format!("SHOW CREATE TABLE `{name}`.`users`"),
-        ))
-        .await
-        .unwrap()
-        .expect("the users table exists");
-    row.try_get_by_index::<String>(1).unwrap()
+/// `SHOW CREATE TABLE` of each of the chat's tables in the database `name` of `server`.
+async fn show_tables(server: &DatabaseConnection, name: &str) -> Vec<String> {
+    let mut tables = Vec::new();
+    for table in ["users", "connections"] {
+        let row = server
+            .query_one_raw(sea_orm::Statement::from_string(
+                server.get_database_backend(),
+                format!("SHOW CREATE TABLE `{name}`.`{table}`"),
+            ))
+            .await
+            .unwrap()
+            .unwrap_or_else(|| panic!("the {table} table exists"));
+        tables.push(row.try_get_by_index::<String>(1).unwrap());
+    }
+    tables
 }
 
 #[tokio::test]
@@ -239,11 +249,15 @@ async fn the_example_users_sql_is_the_schema_migrate_creates() {
     let base = url.rsplit_once('/').unwrap().0;
     let sql = include_str!("../../examples/engine/users.sql");
     let hand = db::connect(&format!("{base}/{by_hand}")).await.unwrap();
-    hand.execute_unprepared(sql).await.unwrap();
+    // One statement at a time, each from its `CREATE TABLE` to its `;`.
+    for start in sql.match_indices("CREATE TABLE").map(|(at, _)| at) {
+        let statement = &sql[start..][..=sql[start..].find(';').unwrap()];
+        hand.execute_unprepared(statement).await.unwrap();
+    }
     open(&format!("{base}/{migrated}")).await;
     let (expected, created) = (
-        show_users_table(&server, &migrated).await,
-        show_users_table(&server, &by_hand).await,
+        show_tables(&server, &migrated).await,
+        show_tables(&server, &by_hand).await,
     );
     for name in [&by_hand, &migrated] {
         server

@@ -162,3 +162,51 @@ async fn a_consumer_that_dies_leaves_the_others_answering_everyone() -> anyhow::
     setup.engine.shutdown().await;
     Ok(())
 }
+
+#[tokio::test]
+async fn presence_left_behind_by_lost_close_events_is_reconciled() -> anyhow::Result<()> {
+    use chat_consumer::reconcile::Reconcile;
+    use chat_consumer::service::presence;
+    use chat_consumer::Conn;
+
+    let setup = start_in(Mode::BuiltIn, 1, &[("user1", "123456")]).await?;
+    let node = setup.engine.nodes()[0].clone();
+    let mut browser = Browser::connect(node.chat_addr).await?;
+    log_in(&mut browser, "user1").await?;
+    online_becomes(&setup.db, "user1", 1).await?;
+    // What consumers that died holding close events leave behind: a record of a connection
+    // the node no longer holds, and one of a node the engine no longer lists.
+    let uid = u64::try_from(users::find_by_name(&setup.db, "user1").await?.unwrap().id)?;
+    presence::connect(&setup.db, &Conn::new(node.id.to_string(), 999_999u64), uid).await?;
+    presence::connect(&setup.db, &Conn::new("node-removed", 1u64), uid).await?;
+    online_becomes(&setup.db, "user1", 3).await?;
+
+    let reconciling = Consumer {
+        reconcile: Reconcile {
+            interval: Duration::from_millis(200),
+        },
+        ..Consumer::new(
+            Client::builder(setup.engine.center_host()),
+            setup.db.clone(),
+            Hasher::with_cost(64, 1, 2)?,
+        )
+    };
+    let cancel = CancellationToken::new();
+    let served = tokio::spawn(chat_consumer::run(reconciling, cancel.clone()));
+    online_becomes(&setup.db, "user1", 1).await?;
+    assert_eq!(
+        presence::online(&setup.db, uid).await?,
+        1,
+        "the live browser stays"
+    );
+
+    // And the live connection's own close still counts down.
+    browser.close().await?;
+    online_becomes(&setup.db, "user1", 0).await?;
+    cancel.cancel();
+    served.await??;
+    setup.cancel.cancel();
+    setup.served.await??;
+    setup.engine.shutdown().await;
+    Ok(())
+}

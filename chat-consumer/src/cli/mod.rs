@@ -9,6 +9,7 @@ pub(crate) use run::DrainIncomplete;
 use std::time::Duration;
 
 use anyhow::Context as _;
+use chat_consumer::reconcile::Reconcile;
 use chat_consumer::service::password::Hasher;
 use chat_consumer::{db, limits::Limits};
 use clap::{Args, Parser, Subcommand};
@@ -187,6 +188,15 @@ struct ConsumerArgs {
     /// The login window, in seconds.
     #[arg(long, default_value_t = Limits::default().login_window.as_secs())]
     login_window_secs: u64,
+    /// Seconds between two checks for presence records a lost close event left behind
+    /// (connections the engine no longer holds, nodes it no longer lists).
+    #[arg(
+        long,
+        env = "CHAT_PRESENCE_RECONCILE_SECS",
+        default_value_t = Reconcile::default().interval.as_secs(),
+        value_parser = clap::value_parser!(u64).range(1..)
+    )]
+    presence_reconcile_secs: u64,
 }
 
 impl ConsumerArgs {

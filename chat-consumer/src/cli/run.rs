@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use chat_consumer::reconcile::Reconcile;
 use chat_consumer::service::password::Hasher;
 use chat_consumer::{Consumer, Stopped};
 use connmix_client::Client;
@@ -38,6 +39,9 @@ pub(super) async fn consume(
         engine_timeout: Duration::from_secs(args.engine_timeout_secs),
         queue: args.queue.clone(),
         limits: args.limits()?,
+        reconcile: Reconcile {
+            interval: Duration::from_secs(args.presence_reconcile_secs),
+        },
         ..Consumer::new(engine, db, hasher)
     };
     match chat_consumer::run(consumer, cancel).await? {

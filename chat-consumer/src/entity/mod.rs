@@ -1,3 +1,4 @@
 //! Database entities.
 
+pub mod connection;
 pub mod user;

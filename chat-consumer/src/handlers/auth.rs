@@ -8,7 +8,7 @@ use connmix_protocol::chat::{op, ChatReply};
 
 use super::{reason, Ctx};
 use crate::engine::ChatEngine;
-use crate::service::{auth, users};
+use crate::service::{auth, presence};
 
 /// Longest name worth looking up: the column holds 255 bytes.
 const MAX_NAME: usize = 255;
@@ -55,9 +55,9 @@ pub async fn refuse<E: ChatEngine>(cx: &Ctx<'_, E>, why: ChatReply) {
     cx.reply(why).await;
 }
 
-/// Sets the context value and moves the `online` count from the previous user to the new one.
-/// Counts change only once the engine took the value: otherwise the connection's close event
-/// will still carry the previous uid.
+/// Sets the context value and moves the connection's presence record to the new user (or
+/// removes it). The record changes only once the engine took the value: otherwise the
+/// connection's close event will still carry the previous uid.
 async fn set_uid<E: ChatEngine>(cx: &Ctx<'_, E>, uid: u64) -> bool {
     let db = &cx.chat.db;
     if let Err(err) = cx.chat.engine.set_uid(cx.conn, uid).await {
@@ -68,15 +68,12 @@ async fn set_uid<E: ChatEngine>(cx: &Ctx<'_, E>, uid: u64) -> bool {
     if cx.user == next {
         return true;
     }
-    if let Some(old) = cx.user {
-        if let Err(err) = users::decrement_online(db, old).await {
-            tracing::warn!(uid = old, error = %err, "cannot count connection out");
-        }
-    }
-    if let Some(uid) = next {
-        if let Err(err) = users::increment_online(db, uid).await {
-            tracing::warn!(uid, error = %err, "cannot count connection in");
-        }
+    let recorded = match next {
+        Some(uid) => presence::connect(db, cx.conn, uid).await,
+        None => presence::disconnect(db, cx.conn).await.map(drop),
+    };
+    if let Err(err) = recorded {
+        tracing::warn!(uid, error = %err, "cannot record presence");
     }
     true
 }

@@ -1,16 +1,16 @@
-//! The `close` event: a logged-in connection ended, so its user has one connection fewer.
+//! The `close` event: a logged-in connection ended, so its presence record goes.
 
 use super::Ctx;
 use crate::engine::ChatEngine;
-use crate::service::users;
+use crate::service::presence;
 
-/// Counts the connection out of its user's `online`.
+/// Removes the connection's presence record.
 pub async fn close<E: ChatEngine>(cx: &Ctx<'_, E>) {
     let Some(uid) = cx.user else {
         return;
     };
-    if let Err(err) = users::decrement_online(&cx.chat.db, uid).await {
-        tracing::warn!(uid, error = %err, "cannot count connection out");
+    if let Err(err) = presence::disconnect(&cx.chat.db, cx.conn).await {
+        tracing::warn!(uid, error = %err, "cannot remove presence record");
     }
 }
 
@@ -20,13 +20,20 @@ mod tests {
     use crate::testing::{add_user, conn, online, test_chat};
 
     #[tokio::test]
-    async fn closing_a_logged_in_connection_counts_it_out_but_never_below_zero() {
+    async fn closing_a_logged_in_connection_removes_only_its_own_record() {
         let chat = test_chat().await;
         let uid = add_user(&chat, "user1", "123456").await;
-        users::increment_online(chat.db(), uid).await.unwrap();
+        presence::connect(chat.db(), &conn(1), uid).await.unwrap();
+        presence::connect(chat.db(), &conn(2), uid).await.unwrap();
         close(&Ctx::new(&chat, &conn(1), Some(uid))).await;
-        assert_eq!(online(&chat, uid).await, 0);
+        assert_eq!(online(&chat, uid).await, 1, "the other connection stays");
         close(&Ctx::new(&chat, &conn(1), Some(uid))).await;
+        assert_eq!(
+            online(&chat, uid).await,
+            1,
+            "a second close of one connection"
+        );
+        close(&Ctx::new(&chat, &conn(2), Some(uid))).await;
         assert_eq!(online(&chat, uid).await, 0);
         assert!(
             chat.engine().take().is_empty(),
@@ -38,7 +45,7 @@ mod tests {
     async fn closing_an_anonymous_connection_changes_nothing() {
         let chat = test_chat().await;
         let uid = add_user(&chat, "user1", "123456").await;
-        users::increment_online(chat.db(), uid).await.unwrap();
+        presence::connect(chat.db(), &conn(1), uid).await.unwrap();
         close(&Ctx::new(&chat, &conn(1), None)).await;
         assert_eq!(online(&chat, uid).await, 1);
     }

@@ -4,6 +4,7 @@ use sea_orm_migration::prelude::{async_trait, DeriveIden, MigrationTrait, Migrat
 
 mod m20260101_000001_create_users;
 mod m20260101_000002_users_online_timestamps;
+mod m20261202_000003_connections;
 
 /// All migrations, in order.
 #[derive(Debug)]
@@ -15,6 +16,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20260101_000001_create_users::Migration),
             Box::new(m20260101_000002_users_online_timestamps::Migration),
+            Box::new(m20261202_000003_connections::Migration),
         ]
     }
 }

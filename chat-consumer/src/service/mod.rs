@@ -2,4 +2,5 @@
 
 pub mod auth;
 pub mod password;
+pub mod presence;
 pub mod users;

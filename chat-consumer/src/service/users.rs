@@ -2,8 +2,8 @@
 
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, DatabaseConnection, EntityTrait, ExprTrait,
-    QueryFilter, QueryOrder, SqlErr,
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter,
+    QueryOrder, SqlErr,
 };
 
 use crate::entity::user;
@@ -169,32 +169,4 @@ pub async fn upgrade_plain_password(
         .exec(db)
         .await?;
     Ok(result.rows_affected == 1)
-}
-
-/// One more authenticated connection of `id`, counted by the database itself so concurrent
-/// logins on several consumers add up.
-pub async fn increment_online(db: &DatabaseConnection, id: u64) -> Result<()> {
-    let Some(id) = db_id(id) else {
-        return Ok(());
-    };
-    user::Entity::update_many()
-        .col_expr(user::Column::Online, Expr::col(user::Column::Online).add(1))
-        .filter(user::Column::Id.eq(id))
-        .exec(db)
-        .await?;
-    Ok(())
-}
-
-/// One authenticated connection of `id` fewer; never below zero.
-pub async fn decrement_online(db: &DatabaseConnection, id: u64) -> Result<()> {
-    let Some(id) = db_id(id) else {
-        return Ok(());
-    };
-    user::Entity::update_many()
-        .col_expr(user::Column::Online, Expr::col(user::Column::Online).sub(1))
-        .filter(user::Column::Id.eq(id))
-        .filter(user::Column::Online.gt(0))
-        .exec(db)
-        .await?;
-    Ok(())
 }
