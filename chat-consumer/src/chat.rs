@@ -9,6 +9,7 @@ use crate::limits::Limits;
 use crate::names::NameCache;
 use crate::rate::RateLimiter;
 use crate::service::password::Hasher;
+use crate::shared::Shared;
 use crate::throttle::LoginThrottle;
 
 /// The chat service: engine, database, password hasher, limits and per-user state.
@@ -23,6 +24,8 @@ pub struct Chat<E> {
     pub(crate) logins: LoginThrottle,
     /// Replies not sent because their connection had gone.
     pub(crate) replies_to_gone: AtomicU64,
+    /// State shared with the other consumers through Redis, if configured.
+    pub(crate) shared: Option<Shared>,
 }
 
 impl<E: ChatEngine> Chat<E> {
@@ -37,7 +40,15 @@ impl<E: ChatEngine> Chat<E> {
             limits,
             names: NameCache::default(),
             replies_to_gone: AtomicU64::new(0),
+            shared: None,
         }
+    }
+
+    /// The same chat, sharing the message rate and published entries with other consumers
+    /// through `shared`.
+    pub fn with_shared(mut self, shared: Shared) -> Self {
+        self.shared = Some(shared);
+        self
     }
 
     /// The engine this chat answers through.

@@ -50,25 +50,29 @@ impl<E: ChatEngine> Chat<E> {
     ///
     /// The value is parsed once, from its JSON text; a `serde_json::Value` is accepted too.
     pub async fn handle_event(&self, conn: &Conn, data: impl Into<RawJson>) {
-        self.handle_decoded(conn, decode(&data.into())).await;
+        self.handle_decoded(conn, decode(&data.into()), None).await;
     }
 
     /// Handles an event [`decode`] made, in a span naming the node, connection and op, which
-    /// every log line of the handlers inherits.
-    pub(crate) async fn handle_decoded(&self, conn: &Conn, decoded: Decoded) {
+    /// every log line of the handlers inherits. `entry`: the queue entry's id when it may be
+    /// delivered again.
+    pub(crate) async fn handle_decoded(&self, conn: &Conn, decoded: Decoded, entry: Option<&str>) {
         // A debug span: at the default level an info span would format its fields into a
         // string of its own for every event.
         let span = tracing::debug_span!("event", node = %conn.node, client_id = %conn.client, op = tracing::field::Empty);
-        self.dispatch(conn, decoded).instrument(span).await;
+        self.dispatch(conn, decoded, entry).instrument(span).await;
     }
 
-    async fn dispatch(&self, conn: &Conn, decoded: Decoded) {
+    async fn dispatch(&self, conn: &Conn, decoded: Decoded, entry: Option<&str>) {
         let (user, request) = match decoded {
             Decoded::Nothing => return,
             Decoded::Close { user } => return close::close(&Ctx::new(self, conn, user)).await,
             Decoded::Request { user, request } => (user, request),
         };
-        let cx = Ctx::new(self, conn, user);
+        let cx = Ctx {
+            entry,
+            ..Ctx::new(self, conn, user)
+        };
         let request = match request {
             Ok(request) => request,
             Err(err) => {

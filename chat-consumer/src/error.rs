@@ -19,6 +19,8 @@ pub enum ErrorKind {
     Engine,
     /// A value given by an operator is not acceptable (empty name, bad limit).
     InvalidInput,
+    /// Redis could not be reached or refused a command.
+    Redis,
 }
 
 /// An error of the chat consumer's library.

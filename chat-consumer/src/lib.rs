@@ -26,6 +26,8 @@
 //! - [`handlers`]: one file per chat op; [`Chat::handle_event`] routes a queue event to them.
 //! - [`serve`]: [`run`], the entry point, and the main loop over the engine client, with
 //!   drain on shutdown.
+//! - [`source`]: where events come from: the engine's queue, a Redis list or a Redis stream;
+//!   [`shared`]: the rate limit and duplicate checks consumers share through Redis.
 //! - [`workers`]: runs events concurrently across connections, in order within one.
 //! - [`service`]: users, passwords and logins over the database; [`entity`], [`migration`], [`db`].
 //! - [`reconcile`]: removes presence records a lost close event left behind.
@@ -51,6 +53,8 @@ pub mod rate;
 pub mod reconcile;
 pub mod serve;
 pub mod service;
+pub mod shared;
+pub mod source;
 #[cfg(test)]
 mod testing;
 pub mod throttle;

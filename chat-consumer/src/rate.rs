@@ -1,7 +1,9 @@
 //! Per-user message rate limiting: one token bucket per user id, in memory.
 //!
-//! Buckets are per process: with several consumer processes a user may get up to that many
-//! times the configured rate. That is accepted; the bound is against floods, not an exact quota.
+//! Buckets are per process: with several consumer processes and no `--redis-url` a user may get
+//! up to that many times the configured rate. With Redis the limit is one across every consumer
+//! ([`Shared::admit`](crate::shared::Shared::admit)), and these buckets only stand in while Redis
+//! cannot be reached.
 
 use std::collections::HashMap;
 use std::sync::Mutex;

@@ -8,17 +8,18 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use connmix_client::{Client, ClientBuilder, EventStream, QueueEvent};
+use connmix_client::{Client, ClientBuilder};
 use sea_orm::DatabaseConnection;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::chat::Chat;
-use crate::engine::Conn;
 use crate::error::{Error, ErrorKind, Result};
 use crate::limits::Limits;
 use crate::reconcile::Reconcile;
 use crate::service::password::Hasher;
+use crate::shared::Shared;
+use crate::source::{EngineSource, RedisConfig, RedisList, RedisStream, Source, StreamConfig};
 use crate::workers::Workers;
 
 /// The queue the tutorial's engine script pushes onto.
@@ -43,7 +44,26 @@ pub struct Consumer {
     pub limits: Limits,
     /// How often stale presence records are looked for.
     pub reconcile: Reconcile,
+    /// Where events come from.
+    pub source: SourceKind,
+    /// Redis, for the Redis sources and for state shared with other consumers (the message
+    /// rate, published stream entries). Required by the Redis sources.
+    pub redis: Option<RedisConfig>,
 }
+
+/// Which queue [`run`] reads; see [`crate::source`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SourceKind {
+    /// The engine's memory queue [`Consumer::queue`]: at most once.
+    Engine,
+    /// The Redis list [`Consumer::queue`], popped: at most once.
+    RedisList,
+    /// A Redis stream in a consumer group: at least once, messages published once.
+    RedisStream(StreamConfig),
+}
+
+/// How long a published stream entry is remembered: far longer than any redelivery.
+const PUBLISHED_TTL: Duration = Duration::from_secs(24 * 3600);
 
 impl Consumer {
     /// A consumer of [`DEFAULT_QUEUE`] with the default limits and engine timeout.
@@ -56,6 +76,8 @@ impl Consumer {
             hasher,
             limits: Limits::default(),
             reconcile: Reconcile::default(),
+            source: SourceKind::Engine,
+            redis: None,
         }
     }
 }
@@ -75,7 +97,20 @@ pub async fn run(consumer: Consumer, shutdown: CancellationToken) -> Result<Stop
         hasher,
         limits,
         reconcile,
+        source,
+        redis,
     } = consumer;
+    if source != SourceKind::Engine && redis.is_none() {
+        return Err(Error::new(
+            ErrorKind::InvalidInput,
+            "the Redis sources need a Redis URL (--redis-url or REDIS_URL)",
+        ));
+    }
+    // Redis first: it fails fast, and nothing has been taken from any queue yet.
+    let shared = match &redis {
+        Some(redis) => Some(Shared::connect(redis, &queue, PUBLISHED_TTL).await?),
+        None => None,
+    };
     let center = engine.center().to_owned();
     let unreachable = |why: String| {
         Error::new(
@@ -108,7 +143,11 @@ pub async fn run(consumer: Consumer, shutdown: CancellationToken) -> Result<Stop
             }
         },
     };
-    let chat = Arc::new(Chat::new(client, db, hasher, limits));
+    let mut chat = Chat::new(client.clone(), db, hasher, limits);
+    if let Some(shared) = shared {
+        chat = chat.with_shared(shared);
+    }
+    let chat = Arc::new(chat);
     let stop_reconciling = CancellationToken::new();
     let reconciling = tokio::spawn({
         let (chat, stop) = (Arc::clone(&chat), stop_reconciling.clone());
@@ -123,7 +162,20 @@ pub async fn run(consumer: Consumer, shutdown: CancellationToken) -> Result<Stop
     // Dropped with this future too (a consumer aborted), so the task cannot keep the engine
     // client alive.
     let stop = stop_reconciling.drop_guard();
-    let served = serve(chat, &queue, shutdown).await;
+    let served = match (source, &redis) {
+        (SourceKind::RedisList, Some(redis)) => {
+            let list = RedisList::connect(redis, &queue, &client).await?;
+            serve(chat, list, shutdown).await
+        }
+        (SourceKind::RedisStream(config), Some(redis)) => {
+            let stream = RedisStream::connect(redis, config, &client).await?;
+            serve(chat, stream, shutdown).await
+        }
+        _ => {
+            let engine = EngineSource::start(&client, &queue).await?;
+            serve(chat, engine, shutdown).await
+        }
+    };
     drop(stop);
     let _ = reconciling.await;
     served
@@ -139,48 +191,47 @@ pub enum Stopped {
     DeadlinePassed,
 }
 
-/// Consumes `queue` through the chat's engine client until `cancel`.
-pub(crate) async fn serve(
+/// Hands `source`'s events to workers until `cancel`, then drains; answers go through the
+/// chat's engine client.
+pub(crate) async fn serve<S: Source>(
     chat: Arc<Chat<Client>>,
-    queue: &str,
+    mut source: S,
     cancel: CancellationToken,
 ) -> Result<Stopped> {
     let client = chat.engine().clone();
     let limits = chat.limits().clone();
-    let mut events = client.consume(&[queue]).await.map_err(|err| {
-        Error::new(ErrorKind::Engine, format!("cannot consume queue `{queue}`")).with_source(err)
-    })?;
-    tracing::info!(queue, workers = limits.workers, "consuming");
+    tracing::info!(source = %source.describe(), workers = limits.workers, "consuming");
     let workers = Workers::spawn(Arc::clone(&chat), limits.workers, limits.worker_queue);
-    // Only the wait for the next event is cancelled, never a submit in progress: an event
+    // Only the wait for the next event is cancelled, never a hand-over in progress: an event
     // already received must reach a worker.
-    let ended = loop {
-        let event = tokio::select! {
-            () = cancel.cancelled() => break false,
-            event = events.recv() => event,
-        };
-        match event {
-            Some(event) => submit(&workers, event).await,
-            None => break true,
-        }
-    };
+    while let Some(delivery) = source.next(&cancel).await {
+        workers.deliver(delivery).await;
+    }
     let deadline = Instant::now() + limits.drain_timeout;
-    if ended {
+    if !cancel.is_cancelled() {
         // Still drain what was taken: those events exist nowhere else.
+        let name = source.describe();
         workers.drain(limits.drain_timeout).await;
+        source.finish(limits.drain_timeout).await;
         client.shutdown(limits.drain_timeout).await;
         return Err(Error::new(
             ErrorKind::Engine,
-            "the engine client stopped delivering events",
+            format!("the {name} stopped delivering events"),
         ));
     }
     tracing::info!("stopping: no new events, finishing those received");
-    if let Err(err) = client.unpop().await {
-        tracing::warn!(error = %err, "cannot stop consuming; draining until the deadline");
-    }
-    let pumped = tokio::time::timeout_at(deadline, pump(&mut events, &workers)).await;
+    source.stop().await;
+    let pumped = tokio::time::timeout_at(deadline, async {
+        while let Some(delivery) = source.rest().await {
+            workers.deliver(delivery).await;
+        }
+    })
+    .await;
     let remaining = deadline.saturating_duration_since(Instant::now());
     let drained = workers.drain(remaining).await && pumped.is_ok();
+    source
+        .finish(deadline.saturating_duration_since(Instant::now()))
+        .await;
     client
         .shutdown(deadline.saturating_duration_since(Instant::now()))
         .await;
@@ -191,16 +242,4 @@ pub(crate) async fn serve(
         tracing::warn!("drain deadline passed; some events were not handled");
         Ok(Stopped::DeadlinePassed)
     }
-}
-
-/// Hands every event to the workers until the stream ends.
-async fn pump(events: &mut EventStream, workers: &Workers) {
-    while let Some(event) = events.recv().await {
-        submit(workers, event).await;
-    }
-}
-
-async fn submit(workers: &Workers, event: QueueEvent) {
-    let conn = Conn::new(event.node, event.client);
-    workers.submit(conn, event.data).await;
 }

@@ -20,6 +20,7 @@ use tokio_util::task::TaskTracker;
 use crate::chat::Chat;
 use crate::dispatch::{decode, Decoded};
 use crate::engine::{ChatEngine, Conn};
+use crate::source::{Delivery, Receipt};
 
 /// Finished logins a worker remembers before it forgets them (those of connections that sent
 /// nothing after logging in).
@@ -28,6 +29,7 @@ const LOGINS_BEFORE_PRUNE: usize = 64;
 struct Job {
     conn: Conn,
     data: RawJson,
+    receipt: Option<Receipt>,
 }
 
 /// The worker tasks and their queues.
@@ -60,10 +62,30 @@ impl Workers {
 
     /// Queues an event on its connection's worker, waiting while that worker is full.
     pub async fn submit(&self, conn: Conn, data: impl Into<RawJson>) {
-        let data = data.into();
+        self.deliver(Delivery {
+            conn,
+            data: data.into(),
+            receipt: None,
+        })
+        .await;
+    }
+
+    /// Queues a source's delivery like [`submit`](Self::submit); its receipt is acknowledged
+    /// once the event was handled (not when its handler panicked).
+    pub async fn deliver(&self, delivery: Delivery) {
+        let Delivery {
+            conn,
+            data,
+            receipt,
+        } = delivery;
         let index = shard(&conn, self.queues.len());
         if let Some(queue) = self.queues.get(index) {
-            if queue.send(Job { conn, data }).await.is_err() {
+            let job = Job {
+                conn,
+                data,
+                receipt,
+            };
+            if queue.send(job).await.is_err() {
                 // Only after a worker panicked outside a handler, which `work` prevents.
                 tracing::error!(worker = index, "worker is gone; event dropped");
             }
@@ -93,7 +115,12 @@ async fn work<E: ChatEngine>(
 ) {
     // Logins of this worker's connections still running, each with the signal of its end.
     let mut logins: HashMap<Conn, oneshot::Receiver<()>> = HashMap::new();
-    while let Some(Job { conn, data }) = rx.recv().await {
+    while let Some(Job {
+        conn,
+        data,
+        receipt,
+    }) = rx.recv().await
+    {
         if let Some(login) = logins.remove(&conn) {
             // The script released this frame when the login set `uid`, but the login's reply
             // may not be out yet: it goes first. Only the login's last steps are waited for.
@@ -112,22 +139,37 @@ async fn work<E: ChatEngine>(
             logins.insert(conn.clone(), login);
             let chat = Arc::clone(&chat);
             tracker.spawn(async move {
-                handle(&chat, index, conn, decoded).await;
+                handle(&chat, index, conn, decoded, receipt).await;
                 let _ = finished.send(());
             });
         } else {
-            handle(&chat, index, conn, decoded).await;
+            handle(&chat, index, conn, decoded, receipt).await;
         }
     }
 }
 
-async fn handle<E: ChatEngine>(chat: &Chat<E>, index: usize, conn: Conn, decoded: Decoded) {
+async fn handle<E: ChatEngine>(
+    chat: &Chat<E>,
+    index: usize,
+    conn: Conn,
+    decoded: Decoded,
+    receipt: Option<Receipt>,
+) {
     // A bug in one handler must not take the connections of this worker down with it.
-    let handled = AssertUnwindSafe(chat.handle_decoded(&conn, decoded))
+    let entry = receipt.as_ref().map(Receipt::id);
+    let handled = AssertUnwindSafe(chat.handle_decoded(&conn, decoded, entry))
         .catch_unwind()
         .await;
-    if handled.is_err() {
-        tracing::error!(worker = index, node = %conn.node, client_id = %conn.client, "handler panicked; event dropped");
+    match (handled, receipt) {
+        (Ok(()), Some(receipt)) => receipt.ack(),
+        (Ok(()), None) => {}
+        (Err(_), Some(receipt)) => {
+            // Not acknowledged: the source delivers it again, up to its dead-letter limit.
+            tracing::error!(worker = index, node = %conn.node, client_id = %conn.client, entry = receipt.id(), "handler panicked; entry left for redelivery");
+        }
+        (Err(_), None) => {
+            tracing::error!(worker = index, node = %conn.node, client_id = %conn.client, "handler panicked; event dropped");
+        }
     }
 }
 

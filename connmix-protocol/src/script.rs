@@ -239,9 +239,90 @@ fn headers(value: Option<Value>) -> Option<Map<String, Value>> {
     }
 }
 
+/// Where a value came from when the script put it on a Redis list or stream rather than on the
+/// engine's memory queue.
+///
+/// A `queue.pop` delivery names its node and connection in its envelope; a Redis entry carries
+/// them itself, beside the event's own fields:
+/// `{"node":"1","client_id":42,"event":"message","uid":null,"frame":{..}}`. The rest of the
+/// text is the same event [`ScriptEvent::decode`] reads, which ignores these two fields.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RedisRoute {
+    /// The node holding the connection (`mix.server.option("node_id")` in the script); `None`
+    /// when the script did not say, which only a one-node engine can answer.
+    pub node: Option<crate::NodeId>,
+    /// The connection's id (`conn:client_id()`).
+    pub client: crate::ClientId,
+}
+
+#[derive(Deserialize)]
+struct RouteIn<'a> {
+    #[serde(borrow, default)]
+    node: Option<NodeText<'a>>,
+    client_id: Option<crate::ClientId>,
+}
+
+/// A node id written as a string or a number.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum NodeText<'a> {
+    Text(#[serde(borrow)] Cow<'a, str>),
+    Number(u64),
+}
+
+impl RedisRoute {
+    /// Reads the route of one Redis entry's text.
+    pub fn decode(text: &str) -> Result<Self, DecodeError> {
+        let route: RouteIn<'_> = serde_json::from_str(text).map_err(|err| {
+            if err.is_data() {
+                DecodeError::invalid("node", err)
+            } else {
+                DecodeError::Json(err.to_string())
+            }
+        })?;
+        let client = route.client_id.ok_or(DecodeError::Missing("client_id"))?;
+        let node = match route.node {
+            None => None,
+            Some(NodeText::Text(text)) if text.is_empty() => None,
+            Some(NodeText::Text(text)) => Some(crate::NodeId(text.into_owned())),
+            Some(NodeText::Number(n)) => Some(crate::NodeId(n.to_string())),
+        };
+        Ok(Self { node, client })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_redis_route_reads_node_and_client_beside_the_event() {
+        let text = r#"{"node":"n2","client_id":"42","event":"close","uid":7}"#;
+        let route = RedisRoute::decode(text).unwrap();
+        assert_eq!(route.node, Some(crate::NodeId::from("n2")));
+        assert_eq!(route.client, crate::ClientId(42));
+        assert_eq!(
+            ScriptEvent::decode(text).unwrap(),
+            ScriptEvent::Close { uid: Some(7) }
+        );
+        let numeric = RedisRoute::decode(r#"{"node":3,"client_id":5}"#).unwrap();
+        assert_eq!(numeric.node, Some(crate::NodeId::from("3")));
+        assert_eq!(RedisRoute::decode(r#"{"client_id":5}"#).unwrap().node, None);
+    }
+
+    #[test]
+    fn a_redis_route_without_a_client_or_json_is_refused() {
+        assert_eq!(
+            RedisRoute::decode(r#"{"node":"1","event":"close"}"#),
+            Err(DecodeError::Missing("client_id"))
+        );
+        assert!(matches!(
+            RedisRoute::decode("BRPOP"),
+            Err(DecodeError::Json(_))
+        ));
+        assert!(RedisRoute::decode(r#"{"node":[1],"client_id":1}"#).is_err());
+        assert!(RedisRoute::decode(r#"{"client_id":-1}"#).is_err());
+    }
 
     #[test]
     fn typed_decoding_agrees_with_the_value_path() {

@@ -7,7 +7,7 @@ use anyhow::Context as _;
 use chat_consumer::service::users;
 use clap::Args;
 use connmix_mock::cli::EngineArgs;
-use connmix_mock::MockEngine;
+use connmix_mock::{MockEngine, ScriptConfig};
 use tokio_util::sync::CancellationToken;
 
 use super::run::{cancel_on_signal, consume};
@@ -28,14 +28,42 @@ pub(super) struct DevArgs {
     consumer: ConsumerArgs,
 }
 
+/// The engine script of the Redis sources, written out for the embedded engine's Lua host.
+const ENTRY_REDIS_LUA: &str = include_str!("../../../examples/engine/entry-redis.lua");
+/// Where dev looks for Redis unless told otherwise.
+const DEFAULT_REDIS_URL: &str = "redis://127.0.0.1:6379";
+
 pub(super) async fn dev(database: &DatabaseArgs, args: &DevArgs) -> anyhow::Result<()> {
-    let run = &args.consumer;
+    let mut run = args.consumer.clone();
     let limits = run.limits()?;
     // Watched from the start: a SIGTERM while the engine, the database or the demo users are
     // being set up ends dev cleanly instead of killing it.
     let cancel = CancellationToken::new();
     tokio::spawn(cancel_on_signal(cancel.clone()));
-    let engine = MockEngine::start(args.engine.config(&run.queue))
+    let mut config = args.engine.config(&run.queue);
+    let mut script_dir = None;
+    if let Some(queue) = run.source.redis_queue() {
+        let url = run
+            .redis_url
+            .get_or_insert_with(|| DEFAULT_REDIS_URL.to_owned())
+            .clone();
+        check_redis(&url).await?;
+        if config.script.is_none() {
+            // The repository's entry-redis.lua, pushing onto the same key the consumer reads.
+            let dir = std::env::temp_dir().join(format!("connmix-rs-dev-{}", std::process::id()));
+            std::fs::create_dir_all(&dir)
+                .and_then(|()| std::fs::write(dir.join("entry-redis.lua"), ENTRY_REDIS_LUA))
+                .with_context(|| format!("cannot write the engine script to {}", dir.display()))?;
+            let mut script = ScriptConfig::new(dir.join("entry-redis.lua")).with_redis("chat", url);
+            script.options = vec![
+                ("redis_queue".to_owned(), queue.to_owned()),
+                ("redis_key".to_owned(), run.queue.clone()),
+            ];
+            config.script = Some(script);
+            script_dir = Some(dir);
+        }
+    }
+    let engine = MockEngine::start(config)
         .await
         .context("cannot start the embedded engine")?;
     let db = open(database).await?;
@@ -54,6 +82,7 @@ pub(super) async fn dev(database: &DatabaseArgs, args: &DevArgs) -> anyhow::Resu
         "connmix-rs chat, dev mode: embedded engine, database {}\n",
         chat_consumer::db::redact(&database.database_url)
     );
+    let _ = writeln!(banner, "  events through: {}", run.source.describe());
     let _ = writeln!(
         banner,
         "  demo users: user1 and user2, password {DEMO_PASSWORD} (demo only: never reuse it)"
@@ -82,7 +111,29 @@ pub(super) async fn dev(database: &DatabaseArgs, args: &DevArgs) -> anyhow::Resu
         .engine
         .credentials()
         .map(|c| (c.user().to_owned(), c.password().to_owned()));
-    let served = consume(db, hasher, run, &engine.center_host(), credentials, cancel).await;
+    let served = consume(db, hasher, &run, &engine.center_host(), credentials, cancel).await;
     engine.shutdown().await;
+    if let Some(dir) = script_dir {
+        let _ = std::fs::remove_dir_all(dir);
+    }
     served
+}
+
+/// Fails with the cause and what to do when Redis does not answer at `url`.
+async fn check_redis(url: &str) -> anyhow::Result<()> {
+    let shown = chat_consumer::db::redact(url);
+    let advice = "start Redis (redis-server, or docker run -p 6379:6379 redis) or pass --redis-url";
+    let ping = async {
+        let client = redis::Client::open(url)?;
+        let mut conn = client.get_multiplexed_async_connection().await?;
+        redis::cmd("PING").query_async::<String>(&mut conn).await
+    };
+    match tokio::time::timeout(std::time::Duration::from_secs(3), ping).await {
+        Ok(Ok(_)) => Ok(()),
+        Ok(Err(err)) if err.is_connection_refusal() => {
+            anyhow::bail!("Redis is not reachable at {shown}: connection refused; {advice}")
+        }
+        Ok(Err(err)) => anyhow::bail!("Redis is not usable at {shown}: {err}; {advice}"),
+        Err(_) => anyhow::bail!("Redis at {shown} did not answer within 3 s; {advice}"),
+    }
 }

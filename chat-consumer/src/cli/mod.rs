@@ -10,7 +10,9 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use chat_consumer::reconcile::Reconcile;
+use chat_consumer::serve::SourceKind;
 use chat_consumer::service::password::Hasher;
+use chat_consumer::source::StreamConfig;
 use chat_consumer::{db, limits::Limits};
 use clap::{Args, Parser, Subcommand};
 use sea_orm::DatabaseConnection;
@@ -197,9 +199,77 @@ struct ConsumerArgs {
         value_parser = clap::value_parser!(u64).range(1..)
     )]
     presence_reconcile_secs: u64,
+    /// Where chat events come from: the engine's memory queue (at most once), a Redis list
+    /// the script LPUSHes onto (at most once, as the tutorial's Redis example) or a Redis
+    /// stream read in a consumer group (at least once, messages published once).
+    #[arg(long, env = "CHAT_SOURCE", value_enum, default_value_t = SourceArg::Engine)]
+    source: SourceArg,
+    /// Redis, redis://[:password@]host:port[/db]: needed by the Redis sources; with any source
+    /// it makes the message rate one limit across every consumer using it.
+    #[arg(long, env = "REDIS_URL", hide_env_values = true)]
+    redis_url: Option<String>,
+    /// The stream's consumer group (redis-stream); all consumers of one chat share it.
+    #[arg(long, env = "CHAT_STREAM_GROUP", default_value = chat_consumer::source::DEFAULT_GROUP)]
+    stream_group: String,
+    /// This consumer's name in the group (redis-stream) [default: <host>-<pid>].
+    #[arg(long, env = "CHAT_STREAM_CONSUMER")]
+    stream_consumer: Option<String>,
+    /// Seconds a stream entry may stay unacknowledged before another consumer takes it over.
+    #[arg(long, env = "CHAT_STREAM_CLAIM_IDLE_SECS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..))]
+    stream_claim_idle_secs: u64,
+    /// Deliveries of a stream entry before it moves to the dead-letter stream `<queue>:dead`.
+    #[arg(long, env = "CHAT_STREAM_MAX_DELIVERIES", default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..))]
+    stream_max_deliveries: u32,
+}
+
+/// `--source`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum SourceArg {
+    /// The engine's memory queue.
+    Engine,
+    /// A Redis list (BRPOP).
+    RedisList,
+    /// A Redis stream in a consumer group.
+    RedisStream,
+}
+
+impl SourceArg {
+    /// entry-redis.lua's `redis_queue` option for a Redis source.
+    fn redis_queue(self) -> Option<&'static str> {
+        match self {
+            SourceArg::Engine => None,
+            SourceArg::RedisList => Some("list"),
+            SourceArg::RedisStream => Some("stream"),
+        }
+    }
+
+    fn describe(self) -> &'static str {
+        match self {
+            SourceArg::Engine => "the engine's memory queue (at most once)",
+            SourceArg::RedisList => "a Redis list (at most once)",
+            SourceArg::RedisStream => "a Redis stream (at least once)",
+        }
+    }
 }
 
 impl ConsumerArgs {
+    fn source(&self) -> SourceKind {
+        match self.source {
+            SourceArg::Engine => SourceKind::Engine,
+            SourceArg::RedisList => SourceKind::RedisList,
+            SourceArg::RedisStream => {
+                let defaults = StreamConfig::new(&self.queue);
+                SourceKind::RedisStream(StreamConfig {
+                    group: self.stream_group.clone(),
+                    consumer: self.stream_consumer.clone().unwrap_or(defaults.consumer),
+                    claim_idle: Duration::from_secs(self.stream_claim_idle_secs),
+                    max_deliveries: self.stream_max_deliveries,
+                    ..defaults
+                })
+            }
+        }
+    }
+
     fn limits(&self) -> anyhow::Result<Limits> {
         let defaults = Limits::default();
         anyhow::ensure!(

@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use chat_consumer::reconcile::Reconcile;
 use chat_consumer::service::password::Hasher;
+use chat_consumer::source::RedisConfig;
 use chat_consumer::{Consumer, Stopped};
 use connmix_client::Client;
 use sea_orm::DatabaseConnection;
@@ -42,6 +43,8 @@ pub(super) async fn consume(
         reconcile: Reconcile {
             interval: Duration::from_secs(args.presence_reconcile_secs),
         },
+        source: args.source(),
+        redis: args.redis_url.clone().map(RedisConfig::new),
         ..Consumer::new(engine, db, hasher)
     };
     match chat_consumer::run(consumer, cancel).await? {

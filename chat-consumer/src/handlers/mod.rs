@@ -57,12 +57,20 @@ pub struct Ctx<'a, E> {
     /// The user logged in on the connection: `None` before login and after a failed one (the
     /// script's `uid` 0 is decoded to `None` once, in dispatch).
     pub user: Option<u64>,
+    /// The id of the queue entry the frame came in (a Redis stream entry id), when the source
+    /// may deliver it again; its message is then published only once.
+    pub entry: Option<&'a str>,
 }
 
 impl<'a, E: ChatEngine> Ctx<'a, E> {
     /// The context of a frame from `conn`, on which `user` is logged in.
     pub fn new(chat: &'a Chat<E>, conn: &'a Conn, user: Option<u64>) -> Self {
-        Self { chat, conn, user }
+        Self {
+            chat,
+            conn,
+            user,
+            entry: None,
+        }
     }
 
     /// Sends `reply` to the connection; a failure is logged, since the browser cannot be told.

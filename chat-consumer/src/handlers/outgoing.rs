@@ -20,7 +20,10 @@ pub(crate) struct Outgoing<'a> {
 /// Checks login, message size and the sender's rate; the reason for the browser on refusal.
 ///
 /// The rate is checked last so that refused (empty, oversized) messages cost no tokens.
-pub(crate) fn admit<'a, E>(cx: &Ctx<'_, E>, text: &'a str) -> Result<Outgoing<'a>, &'static str> {
+pub(crate) async fn admit<'a, E>(
+    cx: &Ctx<'_, E>,
+    text: &'a str,
+) -> Result<Outgoing<'a>, &'static str> {
     let chat = cx.chat;
     let Some(uid) = cx.user else {
         return Err(reason::NO_ACCESS);
@@ -31,7 +34,21 @@ pub(crate) fn admit<'a, E>(cx: &Ctx<'_, E>, text: &'a str) -> Result<Outgoing<'a
     if text.len() > chat.limits.max_message_bytes {
         return Err(reason::MESSAGE_TOO_LONG);
     }
-    if !chat.rate.try_acquire(uid) {
+    let limits = &chat.limits;
+    let admitted = match &chat.shared {
+        Some(shared) => match shared
+            .admit(uid, limits.messages_per_second, limits.message_burst)
+            .await
+        {
+            Ok(admitted) => admitted,
+            Err(err) => {
+                shared.degraded("message rate limited per process", &err);
+                chat.rate.try_acquire(uid)
+            }
+        },
+        None => chat.rate.try_acquire(uid),
+    };
+    if !admitted {
         return Err(reason::RATE_LIMITED);
     }
     Ok(Outgoing { uid, text })
@@ -61,6 +78,17 @@ pub(crate) async fn publish<E: ChatEngine>(
         text: message.text,
         time: Some(now_millis()),
     };
+    if let (Some(shared), Some(entry)) = (&chat.shared, cx.entry) {
+        match shared.first_publish(entry).await {
+            Ok(true) => {}
+            Ok(false) => {
+                // A redelivered stream entry: its message went out the first time.
+                tracing::debug!(channel, entry, "already published; not again");
+                return cx.reply(ChatReply::success(op)).await;
+            }
+            Err(err) => shared.degraded("a redelivered message may be published twice", &err),
+        }
+    }
     let answer = match chat.engine.publish(&channel, delivery.to_json()).await {
         Ok(delivered) => {
             tracing::debug!(channel, delivered, "published");

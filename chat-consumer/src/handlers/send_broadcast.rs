@@ -9,7 +9,7 @@ use crate::engine::ChatEngine;
 
 /// Sends `text` to everyone subscribed to `broadcast`.
 pub async fn send_broadcast<E: ChatEngine>(cx: &Ctx<'_, E>, text: &str) {
-    match admit(cx, text) {
+    match admit(cx, text).await {
         Ok(message) => publish(cx, op::SEND_BROADCAST, &Channel::Broadcast, message).await,
         Err(why) => cx.reply(ChatReply::error(op::SEND_BROADCAST, why)).await,
     }

@@ -9,7 +9,7 @@ use crate::engine::ChatEngine;
 
 /// Sends `text` to everyone in `room`.
 pub async fn send_to_room<E: ChatEngine>(cx: &Ctx<'_, E>, room: &str, text: &str) {
-    let message = match admit(cx, text) {
+    let message = match admit(cx, text).await {
         Ok(message) => message,
         Err(why) => return cx.reply(ChatReply::error(op::SEND_TO_ROOM, why)).await,
     };

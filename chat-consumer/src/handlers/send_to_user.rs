@@ -10,7 +10,7 @@ use crate::engine::ChatEngine;
 /// Sends `text` to every device of the user named by the channel `user`.
 pub async fn send_to_user<E: ChatEngine>(cx: &Ctx<'_, E>, user: &str, text: &str) {
     let chat = cx.chat;
-    let message = match admit(cx, text) {
+    let message = match admit(cx, text).await {
         Ok(message) => message,
         Err(why) => return cx.reply(ChatReply::error(op::SEND_TO_USER, why)).await,
     };

@@ -170,6 +170,9 @@ fn server(lua: &Lua, config: &ScriptConfig) -> mlua::Result<Table> {
             let data = lua.app_data_ref::<HostData>();
             Ok(match name.as_str() {
                 "path" => data.map(|d| d.state.cluster.config.chat_path.clone()),
+                // The node's id as the center lists it, for scripts that put events on Redis
+                // (a consumer must know which node holds the connection to answer it).
+                "node_id" => data.map(|d| d.state.runtime.node.addrs.id.to_string()),
                 _ => None,
             })
         })?,
