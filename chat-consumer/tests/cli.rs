@@ -455,3 +455,113 @@ async fn dev_keeps_serving_when_its_stdout_is_closed() {
     assert_eq!(terminate(&mut child).await, Some(0));
     let _ = std::fs::remove_file(path);
 }
+
+/// A local port nothing listens on.
+fn closed_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+#[test]
+fn dev_on_a_redis_source_without_redis_says_so_and_what_to_do() {
+    let (db, path) = temp_db("dev-noredis");
+    let redis = format!("redis://:s3cret-redis@127.0.0.1:{}", closed_port());
+    let out = run(cli(&db).args([
+        "dev",
+        "--source",
+        "redis-stream",
+        "--redis-url",
+        &redis,
+        "--center-port",
+        "0",
+        "--api-port",
+        "0",
+        "--chat-port",
+        "0",
+    ]));
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    assert!(err.contains("Redis is not reachable"), "{err}");
+    assert!(err.contains("connection refused"), "{err}");
+    assert!(err.contains("--redis-url"), "the next step is named: {err}");
+    assert!(!err.contains("s3cret-redis"), "password leaked: {err}");
+    let _ = std::fs::remove_file(path);
+}
+
+#[test]
+fn run_on_a_redis_source_needs_a_redis_url() {
+    let (db, path) = temp_db("run-nourl");
+    let engine = format!("127.0.0.1:{}", closed_port());
+    let out = run(cli(&db).env_remove("REDIS_URL").args([
+        "run",
+        "--host",
+        &engine,
+        "--source",
+        "redis-list",
+    ]));
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    assert!(err.contains("need a Redis URL"), "{err}");
+    let _ = std::fs::remove_file(path);
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn dev_runs_the_chat_through_a_redis_stream() {
+    let Ok(redis) = std::env::var("CONNMIX_TEST_REDIS_URL") else {
+        assert!(
+            std::env::var("CONNMIX_REQUIRE_SERVICES").as_deref() != Ok("1"),
+            "CONNMIX_TEST_REDIS_URL not set but CONNMIX_REQUIRE_SERVICES=1"
+        );
+        eprintln!("skipped: CONNMIX_TEST_REDIS_URL not set");
+        return;
+    };
+    let (db, path) = temp_db("dev-stream");
+    let queue = format!("test:dev:{}", std::process::id());
+    let (mut child, url, printed) = start_dev(&db, |cmd| {
+        cmd.args(["--source", "redis-stream", "--redis-url", &redis])
+            .args(["--queue", &queue]);
+    })
+    .await;
+    assert!(
+        printed.iter().any(|l| l.contains("Redis stream")),
+        "{printed:?}"
+    );
+    let chat: std::net::SocketAddr = url
+        .strip_prefix("http://")
+        .and_then(|rest| rest.split('/').next())
+        .unwrap()
+        .parse()
+        .unwrap();
+    let mut browser = connmix_mock::browser::Browser::connect(chat).await.unwrap();
+    browser
+        .send(r#"{"op":"auth","args":["user1","123456"]}"#)
+        .await
+        .unwrap();
+    let reply = browser.recv_json().await.unwrap();
+    assert_eq!(reply["success"], true, "{reply}");
+    browser.send(r#"{"op":"ping"}"#).await.unwrap();
+    assert_eq!(browser.recv_json().await.unwrap()["op"], "pong");
+    // The events went through the stream, and were acknowledged.
+    let client = redis::Client::open(redis.as_str()).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let len: usize = redis::cmd("XLEN")
+        .arg(&queue)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert!(
+        len >= 3,
+        "handshake, auth and ping are in the stream: {len}"
+    );
+    assert_eq!(terminate(&mut child).await, Some(0));
+    let _: () = redis::cmd("DEL")
+        .arg(&queue)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let _ = std::fs::remove_file(path);
+}
