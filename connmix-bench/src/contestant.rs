@@ -84,11 +84,12 @@ impl Contestant {
         core: Option<usize>,
         instance: usize,
     ) -> anyhow::Result<Self> {
-        Self::spawn_under(kind, programs, center, core, instance, &[])
+        Self::spawn_under(kind, programs, center, core, instance, &[], &[])
     }
 
     /// As [`Contestant::spawn`], run by `wrapper` (a command and its options, such as
-    /// valgrind's) when it is not empty.
+    /// valgrind's) when it is not empty, with `extra` after the contestant's own arguments
+    /// (for chat-consumer, options of `run` such as `--source`).
     pub fn spawn_under(
         kind: Kind,
         programs: &Programs,
@@ -96,8 +97,9 @@ impl Contestant {
         core: Option<usize>,
         instance: usize,
         wrapper: &[String],
+        extra: &[String],
     ) -> anyhow::Result<Self> {
-        let (program, args): (&Path, Vec<String>) = match kind {
+        let (program, mut args): (&Path, Vec<String>) = match kind {
             Kind::Floor => (
                 &programs.bench,
                 vec![
@@ -142,6 +144,7 @@ impl Contestant {
                 ],
             ),
         };
+        args.extend_from_slice(extra);
         let log = programs
             .logs
             .join(format!("{}-{instance}.log", kind.label()));

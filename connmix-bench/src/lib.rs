@@ -60,6 +60,15 @@ pub struct RunArgs {
     /// baseline, which is slow under valgrind).
     #[arg(long, default_value_t = 20_000)]
     pub instruction_events: u64,
+    /// Only compare chat-consumer's queue sources: `engine`, `engine` with the rate limit
+    /// shared on Redis, `redis-list` and `redis-stream`, each closed loop against the
+    /// stand-in engine (which queues the mix on Redis for the Redis sources), `--rounds`
+    /// rounds of `--seconds`.
+    #[arg(long)]
+    pub sources: bool,
+    /// The Redis server `--sources` uses (its keys are removed afterwards).
+    #[arg(long, env = "REDIS_URL", default_value = "redis://127.0.0.1:6379")]
+    pub redis_url: String,
     /// Where results, the plot and the contestants' logs go.
     #[arg(long, default_value = "target/connmix-bench")]
     pub out: PathBuf,

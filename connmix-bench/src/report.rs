@@ -7,7 +7,7 @@ use plotters::prelude::*;
 use serde::Serialize;
 
 use crate::contestant::Kind;
-use crate::cost::Instructions;
+use crate::cost::{Instructions, Source, SourceCost};
 use crate::e2e::EndToEnd;
 use crate::run::{Cores, Ladder, Storm, Throughput};
 use crate::RunArgs;
@@ -21,6 +21,8 @@ pub struct Report {
     pub standin: Vec<Throughput>,
     /// Instructions per event under callgrind (`--instructions`).
     pub instructions: Vec<Instructions>,
+    /// chat-consumer on each queue source (`--sources`), in the order made.
+    pub sources: Vec<SourceCost>,
     /// Every throughput measurement through the mock engine, in the order made (rounds
     /// interleave contestants).
     pub throughput: Vec<Throughput>,
@@ -98,6 +100,7 @@ impl Report {
             },
             standin: Vec::new(),
             instructions: Vec::new(),
+            sources: Vec::new(),
             throughput: Vec::new(),
             latency: Vec::new(),
             storm: None,
@@ -165,7 +168,60 @@ impl Report {
     pub fn instructions_line(&self) -> String {
         let mut line = "instructions/event:".to_owned();
         for i in &self.instructions {
-            line.push_str(&format!(" {}={:.0}", i.contestant.label(), i.per_event));
+            line.push_str(&format!(" {}={:.0}", i.label(), i.per_event));
+        }
+        line
+    }
+
+    /// The medians of each source's rounds, in [`Source::ALL`] order.
+    fn source_medians(&self) -> Vec<(Source, SourceMedians)> {
+        Source::ALL
+            .into_iter()
+            .filter_map(|source| {
+                let rounds: Vec<&SourceCost> =
+                    self.sources.iter().filter(|s| s.source == source).collect();
+                let med = |f: fn(&SourceCost) -> Option<f64>| {
+                    median(rounds.iter().filter_map(|s| f(s)).collect())
+                };
+                Some((
+                    source,
+                    SourceMedians {
+                        events_per_s: med(|s| Some(s.events_per_s))?,
+                        cpu_us: med(|s| Some(s.cpu_us_per_event))?,
+                        cpu_share: med(|s| Some(s.cpu_share))?,
+                        standin_us: med(|s| Some(s.standin_cpu_us_per_event))?,
+                        redis_us: med(|s| s.redis_cpu_us_per_event),
+                        calls: med(|s| Some(s.calls_per_event))?,
+                        peak_rss_mib: rounds.iter().map(|s| s.peak_rss_mib).fold(0.0, f64::max),
+                    },
+                ))
+            })
+            .collect()
+    }
+
+    /// `cpu_us/event: engine=<µs> ... ; over engine: redis-stream=<ratio> ...` for a
+    /// `--sources` run.
+    pub fn sources_line(&self) -> String {
+        let medians = self.source_medians();
+        let engine = medians
+            .iter()
+            .find(|(s, _)| *s == Source::Engine)
+            .map(|(_, m)| m.cpu_us);
+        let mut line = "cpu_us/event:".to_owned();
+        for (source, m) in &medians {
+            line.push_str(&format!(
+                " {}={:.1}",
+                source.label().replace(' ', ""),
+                m.cpu_us
+            ));
+        }
+        line.push_str("; over engine:");
+        for (source, m) in &medians {
+            line.push_str(&format!(
+                " {}={}",
+                source.label().replace(' ', ""),
+                show(engine.map(|e| m.cpu_us / e), 2)
+            ));
         }
         line
     }
@@ -173,12 +229,36 @@ impl Report {
     /// The tables BENCHMARKS.md quotes, in Markdown.
     pub fn markdown(&self) -> String {
         let mut md = String::new();
+        if !self.sources.is_empty() {
+            let medians = self.source_medians();
+            let engine = medians
+                .iter()
+                .find(|(s, _)| *s == Source::Engine)
+                .map(|(_, m)| m.cpu_us);
+            md.push_str("### chat-consumer per queue source (closed loop against the stand-in engine, medians of the rounds)\n\n| source | events/s | CPU µs/event | over engine | contestant CPU | stand-in CPU µs/event | Redis CPU µs/event | engine calls/event | peak RSS MiB |\n|---|---|---|---|---|---|---|---|---|\n");
+            for (source, m) in &medians {
+                md.push_str(&format!(
+                    "| {} | {:.0} | {:.2} | {} | {:.0}% | {:.2} | {} | {:.2} | {:.1} |\n",
+                    source.label(),
+                    m.events_per_s,
+                    m.cpu_us,
+                    show(engine.map(|e| m.cpu_us / e), 2),
+                    m.cpu_share * 100.0,
+                    m.standin_us,
+                    show(m.redis_us, 2),
+                    m.calls,
+                    m.peak_rss_mib,
+                ));
+            }
+            md.push_str(&format!("\n`{}`\n", self.sources_line()));
+            return md;
+        }
         if !self.instructions.is_empty() {
             md.push_str("### Instructions per event (callgrind, against the stand-in)\n\n| contestant | events | instructions | per event |\n|---|---|---|---|\n");
             for i in &self.instructions {
                 md.push_str(&format!(
                     "| {} | {} | {} | {:.0} |\n",
-                    i.contestant.label(),
+                    i.label(),
                     i.events,
                     i.instructions,
                     i.per_event
@@ -314,6 +394,17 @@ impl Report {
         }
         md
     }
+}
+
+/// Medians of one source's rounds.
+struct SourceMedians {
+    events_per_s: f64,
+    cpu_us: f64,
+    cpu_share: f64,
+    standin_us: f64,
+    redis_us: Option<f64>,
+    calls: f64,
+    peak_rss_mib: f64,
 }
 
 fn show(value: Option<f64>, digits: usize) -> String {

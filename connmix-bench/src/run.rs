@@ -186,7 +186,7 @@ impl Plan {
         } else {
             (args.rounds.max(1), args.seconds)
         };
-        let storm = if args.instructions {
+        let storm = if args.instructions || args.sources {
             0
         } else if args.quick {
             QUICK_STORM_LOGINS
@@ -223,6 +223,10 @@ struct Bench<'a> {
 
 async fn run(args: RunArgs, cores: Cores) -> anyhow::Result<()> {
     let out = &args.out;
+    if args.sources {
+        // Before anything is created or started.
+        crate::cost::check_redis(&args.redis_url).await?;
+    }
     let programs = programs(&args).await?;
     let plan = Plan::new(&args);
     eprintln!(
@@ -253,6 +257,26 @@ async fn run(args: RunArgs, cores: Cores) -> anyhow::Result<()> {
         report: &mut report,
     };
 
+    if args.sources {
+        if args.instructions {
+            bench
+                .source_instructions(&args.redis_url, args.instruction_events)
+                .await?;
+        } else {
+            bench.sources(&args.redis_url).await?;
+        }
+        harness.shutdown().await;
+        report::write(&mut report, out)?;
+        println!(
+            "{}",
+            if args.instructions {
+                report.instructions_line()
+            } else {
+                report.sources_line()
+            }
+        );
+        return Ok(());
+    }
     if args.instructions {
         bench.instructions(args.instruction_events).await?;
         harness.shutdown().await;
@@ -341,6 +365,70 @@ impl Bench<'_> {
                 counted.events
             );
             self.report.instructions.push(counted);
+        }
+        Ok(())
+    }
+
+    /// chat-consumer's instructions per event on each queue source, under callgrind.
+    async fn source_instructions(&mut self, url: &str, events: u64) -> anyhow::Result<()> {
+        for source in crate::cost::Source::ALL {
+            eprintln!(
+                "instructions: chat on {} under callgrind for {events} events",
+                source.label()
+            );
+            let counted = crate::cost::source_instructions(
+                source,
+                url,
+                self.programs,
+                &self.harness.pop,
+                self.cores,
+                INSTRUCTION_WARMUP.min(events),
+                events,
+            )
+            .await
+            .with_context(|| format!("chat on {} under callgrind", source.label()))?;
+            eprintln!(
+                "instructions {:>20}: {:.0} per event ({} over {} events)",
+                source.label(),
+                counted.per_event,
+                counted.instructions,
+                counted.events
+            );
+            self.report.instructions.push(counted);
+        }
+        Ok(())
+    }
+
+    /// chat-consumer on each queue source, closed loop against the stand-in, the sources
+    /// interleaved in every round.
+    async fn sources(&mut self, url: &str) -> anyhow::Result<()> {
+        let plan = self.plan;
+        for round in 1..=plan.rounds {
+            for source in crate::cost::Source::ALL {
+                let result = crate::cost::source(
+                    source,
+                    url,
+                    self.programs,
+                    &self.harness.pop,
+                    self.cores,
+                    plan.warmup,
+                    plan.measure,
+                )
+                .await
+                .with_context(|| format!("chat-consumer on {}, round {round}", source.label()))?;
+                eprintln!(
+                    "sources round {round} {:>20}: {:>8.0} events/s, {:.1} µs CPU/event (stand-in {:.1}, Redis {}), {:.1} MiB",
+                    source.label(),
+                    result.events_per_s,
+                    result.cpu_us_per_event,
+                    result.standin_cpu_us_per_event,
+                    result
+                        .redis_cpu_us_per_event
+                        .map_or("-".to_owned(), |r| format!("{r:.1}")),
+                    result.peak_rss_mib
+                );
+                self.report.sources.push(result);
+            }
         }
         Ok(())
     }

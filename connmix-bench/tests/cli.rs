@@ -39,3 +39,26 @@ fn bad_durations_and_empty_traffic_are_refused_with_the_option_named() {
         assert!(!dir.exists(), "{args:?} created {out}");
     }
 }
+
+#[test]
+fn sources_without_redis_say_where_it_was_looked_for_before_starting_anything() {
+    let dir = std::env::temp_dir().join(format!("connmix-bench-cli-redis-{}", std::process::id()));
+    let out = dir.to_str().unwrap();
+    let (ok, stderr) = bench(&[
+        "--sources",
+        "--redis-url",
+        "redis://user:secret@127.0.0.1:1",
+        "--out",
+        out,
+    ]);
+    assert!(!ok, "--sources without Redis must fail");
+    assert!(
+        stderr.contains("Redis is not reachable at redis://***@127.0.0.1:1"),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains("secret"),
+        "the password is shown: {stderr}"
+    );
+    assert!(!dir.exists(), "{out} was created");
+}

@@ -1,5 +1,6 @@
 //! The stand-in's sockets: the center's HTTP answers and the API WebSockets.
 
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use tokio::io::{AsyncWriteExt as _, Interest};
@@ -136,6 +137,10 @@ async fn api_connection(shared: &Shared, node: usize, mut stream: TcpStream) -> 
             out: Vec::with_capacity(64 * 1024),
             wake: Arc::clone(&wake),
         };
+        // With the events on Redis, a consumer's API connection is all it has here.
+        if state.feed.is_some() {
+            shared.consumers.fetch_add(1, Ordering::Relaxed);
+        }
         match state.slots.iter().position(Option::is_none) {
             Some(free) => {
                 state.slots[free] = Some(slot);
@@ -149,6 +154,9 @@ async fn api_connection(shared: &Shared, node: usize, mut stream: TcpStream) -> 
     };
     let served = frames(shared, me, &mut stream, inbuf, &wake).await;
     let mut state = shared.state();
+    if state.feed.is_some() {
+        shared.consumers.fetch_sub(1, Ordering::Relaxed);
+    }
     state.stop_consuming(shared, me);
     state.slots[me] = None;
     served

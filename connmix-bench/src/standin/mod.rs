@@ -72,7 +72,34 @@ impl Shared {
     }
 }
 
-/// One API connection's outgoing bytes and its wake-up.
+/// Where the stand-in puts the mix.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Feed {
+    /// `queue.pop` events on the consumers' API connections, as the engine's memory queue.
+    Engine,
+    /// Entries on Redis, as `examples/engine/entry-redis.lua` queues them (the event plus
+    /// `node` and `client_id`); the consumer reads them there and answers through its API
+    /// connections, which count as consuming.
+    Redis {
+        /// The Redis server, `redis://host:port`.
+        url: String,
+        /// The list or stream key (the consumer's `--queue`).
+        key: String,
+        /// A list (`LPUSH`) or a stream (`XADD`).
+        shape: RedisShape,
+    },
+}
+
+/// How entries go onto Redis.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RedisShape {
+    /// `LPUSH <key> <json>...`, one command per batch (`--source redis-list`).
+    List,
+    /// `XADD <key> MAXLEN ~ 100000 * data <json>`, pipelined per batch (`--source
+    /// redis-stream`).
+    Stream,
+}
+
 impl Standin {
     /// Starts a stand-in for `pop`'s connections, on its own thread pinned to `core`; it
     /// pushes nothing until [`Standin::allow`].
@@ -81,6 +108,21 @@ impl Standin {
         answers: Answers,
         core: Option<core_affinity::CoreId>,
     ) -> anyhow::Result<Self> {
+        Self::start_with(pop, answers, core, Feed::Engine)
+    }
+
+    /// As [`Standin::start`], putting the mix where `feed` says; fails at once when Redis
+    /// cannot be reached.
+    pub fn start_with(
+        pop: Arc<Population>,
+        answers: Answers,
+        core: Option<core_affinity::CoreId>,
+        feed: Feed,
+    ) -> anyhow::Result<Self> {
+        let feed = match feed {
+            Feed::Engine => None,
+            Feed::Redis { url, key, shape } => Some(state::RedisFeed::connect(&url, key, shape)?),
+        };
         let center = std::net::TcpListener::bind("127.0.0.1:0")?;
         let nodes: Vec<std::net::TcpListener> = (0..NODES)
             .map(|_| std::net::TcpListener::bind("127.0.0.1:0"))
@@ -106,6 +148,7 @@ impl Standin {
                 turn: vec![0; NODES],
                 node_ids: (1..=NODES).map(|n| n.to_string()).collect(),
                 scratch: Vec::with_capacity(1024),
+                feed,
             }),
             allowed: AtomicU64::new(0),
             pushed: AtomicU64::new(0),
@@ -277,6 +320,16 @@ impl Standin {
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
         }
+    }
+}
+
+/// `url` without its password, for messages.
+pub fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            format!("{}://***@{}", &url[..scheme], &url[at + 1..])
+        }
+        _ => url.to_owned(),
     }
 }
 

@@ -4,12 +4,13 @@ use std::borrow::Cow;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
+use anyhow::Context as _;
 use serde::{de, Deserialize, Deserializer, Serialize, Serializer};
 use tokio::sync::Notify;
 
 use super::owed::{self, Matched, Owed, OwnedShape, Shape};
 use super::wire::{self, opcode};
-use super::{Shared, REFILL, WINDOW};
+use super::{redact, RedisShape, Shared, REFILL, WINDOW};
 use crate::harness::QUEUE;
 use crate::workload::{self, Answers, Call, Population};
 
@@ -32,6 +33,76 @@ pub(super) struct State {
     pub(super) turn: Vec<usize>,
     pub(super) node_ids: Vec<String>,
     pub(super) scratch: Vec<u8>,
+    /// Where events go when not onto the API connections.
+    pub(super) feed: Option<RedisFeed>,
+}
+
+/// The Redis side of [`super::Feed::Redis`]: one blocking connection, used by the engine
+/// thread once per batch.
+pub(super) struct RedisFeed {
+    conn: redis::Connection,
+    key: String,
+    shape: RedisShape,
+    /// The batch being built: one `LPUSH`, or a pipeline of `XADD`s.
+    batch: redis::Pipeline,
+    /// Entries in `batch`.
+    entries: usize,
+}
+
+impl RedisFeed {
+    pub(super) fn connect(url: &str, key: String, shape: RedisShape) -> anyhow::Result<Self> {
+        let client = redis::Client::open(url)
+            .with_context(|| format!("{} is not a Redis URL", redact(url)))?;
+        let mut conn = client
+            .get_connection_with_timeout(std::time::Duration::from_secs(5))
+            .with_context(|| format!("Redis is not reachable at {}", redact(url)))?;
+        redis::cmd("PING")
+            .query::<()>(&mut conn)
+            .with_context(|| format!("Redis at {} does not answer PING", redact(url)))?;
+        Ok(Self {
+            conn,
+            key,
+            shape,
+            batch: redis::pipe(),
+            entries: 0,
+        })
+    }
+
+    fn add(&mut self, entry: &[u8]) {
+        match self.shape {
+            RedisShape::List => {
+                if self.entries == 0 {
+                    self.batch.cmd("LPUSH").arg(&self.key).ignore();
+                }
+                // Appended to the one LPUSH: its values go on in order, so BRPOP takes them
+                // oldest first.
+                self.batch.arg(entry);
+            }
+            RedisShape::Stream => {
+                self.batch
+                    .cmd("XADD")
+                    .arg(&self.key)
+                    .arg("MAXLEN")
+                    .arg("~")
+                    .arg(100_000)
+                    .arg("*")
+                    .arg("data")
+                    .arg(entry)
+                    .ignore();
+            }
+        }
+        self.entries += 1;
+    }
+
+    fn flush(&mut self) -> redis::RedisResult<()> {
+        if self.entries == 0 {
+            return Ok(());
+        }
+        self.entries = 0;
+        let sent = self.batch.query::<()>(&mut self.conn);
+        self.batch.clear();
+        sent
+    }
 }
 
 impl State {
@@ -47,12 +118,17 @@ impl State {
         while self.seq < allowed && self.owed.outstanding() < WINDOW {
             let conn = (self.seq % self.pop.senders as u64) as usize;
             let node = self.pop.conns[conn].node;
-            let Some(&slot) =
-                self.consumers[node].get(self.turn[node] % self.consumers[node].len().max(1))
-            else {
-                break;
+            let slot = if self.feed.is_some() {
+                None
+            } else {
+                let Some(&slot) =
+                    self.consumers[node].get(self.turn[node] % self.consumers[node].len().max(1))
+                else {
+                    break;
+                };
+                self.turn[node] = self.turn[node].wrapping_add(1);
+                Some(slot)
             };
-            self.turn[node] = self.turn[node].wrapping_add(1);
             let seq = self.seq;
             self.seq += 1;
             let event = workload::event(
@@ -71,21 +147,36 @@ impl State {
                 shared.completed.fetch_add(1, Ordering::Relaxed);
             }
             self.scratch.clear();
+            let script = Script {
+                event: "message",
+                uid: self.pop.conns[conn].uid,
+                frame: ScriptFrame {
+                    kind: "text",
+                    data: &event.frame,
+                    finish: true,
+                },
+            };
+            let Some(slot) = slot else {
+                let entry = RedisEntry {
+                    script,
+                    node: &self.node_ids[node],
+                    client_id: Digits(self.pop.conns[conn].client.0),
+                };
+                if serde_json::to_writer(&mut self.scratch, &entry).is_ok() {
+                    if let Some(feed) = self.feed.as_mut() {
+                        feed.add(&self.scratch);
+                    }
+                }
+                shared.pushed.store(self.seq, Ordering::Relaxed);
+                continue;
+            };
             let frame = PopEvent {
                 e: "queue.pop",
                 p: PopParams {
                     n: &self.node_ids[node],
                     c: Digits(self.pop.conns[conn].client.0),
                     t: QUEUE,
-                    d: Script {
-                        event: "message",
-                        uid: self.pop.conns[conn].uid,
-                        frame: ScriptFrame {
-                            kind: "text",
-                            data: &event.frame,
-                            finish: true,
-                        },
-                    },
+                    d: script,
                 },
                 id: None,
             };
@@ -99,6 +190,12 @@ impl State {
                 }
             }
             shared.pushed.store(self.seq, Ordering::Relaxed);
+        }
+        if let Some(feed) = self.feed.as_mut() {
+            if let Err(err) = feed.flush() {
+                // The batch's events stay owed: the run ends with this and what is missing.
+                shared.wrong(format!("cannot queue events on Redis: {err}"));
+            }
         }
     }
 
@@ -152,6 +249,10 @@ impl State {
         let id = request.i.or(request.id);
         let p = request.p.unwrap_or_default();
         let shape = match request.m {
+            "queue.pop" if self.feed.is_some() => {
+                shared.wrong("a queue.pop although the events are on Redis".into());
+                return reply(self, id);
+            }
             "queue.pop" => {
                 if let Some(node) = self.slots[me].as_ref().map(|s| s.node) {
                     if !self.consumers[node].contains(&me) {
@@ -327,6 +428,15 @@ struct Script<'a> {
     event: &'a str,
     uid: Option<u64>,
     frame: ScriptFrame<'a>,
+}
+
+/// A Redis entry: the script's value plus the connection it is about.
+#[derive(Serialize)]
+struct RedisEntry<'a> {
+    #[serde(flatten)]
+    script: Script<'a>,
+    node: &'a str,
+    client_id: Digits,
 }
 
 #[derive(Serialize)]
