@@ -89,7 +89,7 @@ impl Shared {
     /// in which case the message must not go out again.
     pub async fn first_publish(&self, entry: &str) -> redis::RedisResult<bool> {
         let set: Option<String> = redis::cmd("SET")
-            .arg(format!("{}:done:{entry}", self.prefix))
+            .arg(done_key(&self.prefix, entry))
             .arg(1)
             .arg("NX")
             .arg("EX")
@@ -98,6 +98,11 @@ impl Shared {
             .await?;
         Ok(set.is_some())
     }
+}
+
+/// The record that stream entry `entry` of `stream` was published.
+pub(crate) fn done_key(stream: &str, entry: &str) -> String {
+    format!("{stream}:done:{entry}")
 }
 
 impl Shared {

@@ -553,11 +553,39 @@ async fn a_consumer_killed_mid_traffic_loses_nothing_and_publishes_nothing_twice
         .query_async(&mut conn)
         .await?;
     assert_eq!(pending.count(), 0, "entries left unacknowledged");
+    // Each published message has its published-once record; acknowledged, the records are
+    // kept 10 minutes rather than a day (the EXPIREs follow the XACK in one pipeline).
+    let done: Vec<String> = redis::cmd("KEYS")
+        .arg(format!("{key}:done:*"))
+        .query_async(&mut conn)
+        .await?;
+    assert!(
+        done.len() >= sent - lost.len(),
+        "{} records for {sent} messages",
+        done.len()
+    );
+    let mut longest = i64::MAX;
+    for _ in 0..50 {
+        longest = 0;
+        for record in &done {
+            let ttl: i64 = redis::cmd("TTL").arg(record).query_async(&mut conn).await?;
+            longest = longest.max(ttl);
+        }
+        if longest <= 600 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        (1..=600).contains(&longest),
+        "an acknowledged record lives {longest} s"
+    );
 
     survivor.start_kill()?;
     survivor.wait().await?;
     engine.shutdown().await;
     let mut keys = vec![key.clone(), format!("{key}:dead")];
+    keys.extend(done);
     keys.extend((1..=2).map(|uid| format!("{key}:rate:{uid}")));
     delete(&url, &keys).await?;
     let _ = std::fs::remove_dir_all(&dir);

@@ -37,6 +37,9 @@ const BLOCK: Duration = Duration::from_secs(1);
 const BATCH: usize = 64;
 /// The wait after a failed command before the next.
 const RETRY: Duration = Duration::from_secs(1);
+/// How long the published-once record of an acknowledged entry is kept: far longer than a
+/// consumer that took the entry over takes to handle it.
+const ACKED_DONE_TTL: Duration = Duration::from_secs(600);
 
 /// Which stream, which group, who this consumer is, and when to give up on an entry.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -365,12 +368,23 @@ async fn acknowledge(
                 Err(_) => break,
             }
         }
-        let acked: redis::RedisResult<u64> = redis::cmd("XACK")
+        // Once acknowledged, an entry comes back only to a consumer that took it over before
+        // (it stalled here past the idle time): its published-once record needs to outlive
+        // that consumer's handling, not the 24 h it gets while the entry is pending. Same
+        // round trip; a missing record (nothing was published) is ignored.
+        let mut pipe = redis::pipe();
+        pipe.cmd("XACK")
             .arg(&config.key)
             .arg(&config.group)
             .arg(&ids)
-            .query_async(&mut ctl)
-            .await;
+            .ignore();
+        for id in &ids {
+            pipe.cmd("EXPIRE")
+                .arg(crate::shared::done_key(&config.key, id))
+                .arg(ACKED_DONE_TTL.as_secs())
+                .ignore();
+        }
+        let acked: redis::RedisResult<()> = pipe.query_async(&mut ctl).await;
         match acked {
             Ok(_) => {
                 ids.clear();
