@@ -26,7 +26,9 @@ fn cli(db: &str) -> Command {
 /// [`cli`] with new password hashes costing `memory_kib` and `iterations`.
 fn cli_hashing(db: &str, memory_kib: &str, iterations: &str) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_chat-consumer"));
+    // dev serves its admin endpoints by default: on a free port here, as tests run at once.
     cmd.env_remove("CONNMIX_HOST")
+        .env("CHAT_ADMIN_ADDR", "127.0.0.1:0")
         .env("DATABASE_URL", db)
         .env("RUST_LOG", "warn")
         .args([

@@ -32,9 +32,13 @@ pub(super) struct DevArgs {
 const ENTRY_REDIS_LUA: &str = include_str!("../../../examples/engine/entry-redis.lua");
 /// Where dev looks for Redis unless told otherwise.
 const DEFAULT_REDIS_URL: &str = "redis://127.0.0.1:6379";
+/// Where dev serves /metrics, /healthz and /readyz unless told otherwise.
+const DEFAULT_ADMIN_ADDR: std::net::SocketAddr =
+    std::net::SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 6791);
 
 pub(super) async fn dev(database: &DatabaseArgs, args: &DevArgs) -> anyhow::Result<()> {
     let mut run = args.consumer.clone();
+    let admin_addr = *run.admin_addr.get_or_insert(DEFAULT_ADMIN_ADDR);
     let limits = run.limits()?;
     // Watched from the start: a SIGTERM while the engine, the database or the demo users are
     // being set up ends dev cleanly instead of killing it.
@@ -94,6 +98,10 @@ pub(super) async fn dev(database: &DatabaseArgs, args: &DevArgs) -> anyhow::Resu
             node.chat_addr, node.id
         );
     }
+    let _ = writeln!(
+        banner,
+        "  metrics and health: http://{admin_addr}/metrics, /healthz, /readyz"
+    );
     let _ = writeln!(
         banner,
         "  consumers elsewhere: chat-consumer --host {}\n  Ctrl-C stops",

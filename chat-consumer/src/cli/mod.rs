@@ -6,6 +6,7 @@ mod users;
 
 pub(crate) use run::DrainIncomplete;
 
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use anyhow::Context as _;
@@ -220,6 +221,10 @@ struct ConsumerArgs {
     /// Deliveries of a stream entry before it moves to the dead-letter stream `<queue>:dead`.
     #[arg(long, env = "CHAT_STREAM_MAX_DELIVERIES", default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..))]
     stream_max_deliveries: u32,
+    /// Serve /metrics (Prometheus), /healthz and /readyz over HTTP on this address, ip:port
+    /// [default: off; dev: 127.0.0.1:6791].
+    #[arg(long, env = "CHAT_ADMIN_ADDR")]
+    admin_addr: Option<SocketAddr>,
 }
 
 /// `--source`.

@@ -1,6 +1,10 @@
 //! `run`: migrate, connect to the engine, serve until a signal, drain.
 
+use std::net::SocketAddr;
 use std::time::Duration;
+
+use anyhow::Context as _;
+use chat_consumer::admin::{self, Admin, Readiness};
 
 use chat_consumer::reconcile::Reconcile;
 use chat_consumer::service::password::Hasher;
@@ -36,6 +40,13 @@ pub(super) async fn consume(
     if let Some((user, password)) = credentials {
         engine = engine.credentials(user, password);
     }
+    let readiness = Readiness::new();
+    // Stopped once the consumer has: its metrics stay readable while it drains.
+    let admin_stop = CancellationToken::new();
+    let _admin_stop = admin_stop.clone().drop_guard();
+    if let Some(addr) = args.admin_addr {
+        start_admin(addr, &db, &readiness, admin_stop).await?;
+    }
     let consumer = Consumer {
         engine_timeout: Duration::from_secs(args.engine_timeout_secs),
         queue: args.queue.clone(),
@@ -45,6 +56,7 @@ pub(super) async fn consume(
         },
         source: args.source(),
         redis: args.redis_url.clone().map(RedisConfig::new),
+        readiness,
         ..Consumer::new(engine, db, hasher)
     };
     match chat_consumer::run(consumer, cancel).await? {
@@ -54,6 +66,32 @@ pub(super) async fn consume(
         }
         Stopped::DeadlinePassed => Err(DrainIncomplete.into()),
     }
+}
+
+/// Installs the metrics recorder and serves the admin endpoints on `addr` until `stop`.
+async fn start_admin(
+    addr: SocketAddr,
+    db: &DatabaseConnection,
+    readiness: &Readiness,
+    stop: CancellationToken,
+) -> anyhow::Result<()> {
+    let metrics = admin::install_recorder()?;
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("cannot serve --admin-addr {addr}"))?;
+    let addr = listener.local_addr().unwrap_or(addr);
+    tracing::info!(%addr, "admin server: /metrics, /healthz, /readyz");
+    let admin = Admin {
+        metrics,
+        readiness: readiness.clone(),
+        db: db.clone(),
+    };
+    tokio::spawn(async move {
+        if let Err(err) = admin::serve(listener, admin, stop).await {
+            tracing::error!(error = %err, "admin server failed");
+        }
+    });
+    Ok(())
 }
 
 /// The drain deadline passed with received events unhandled: they are lost, which a
