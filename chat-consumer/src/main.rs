@@ -17,7 +17,8 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
     let args = cli::Cli::parse();
-    cli::init_logging();
+    let log_format = args.log_format();
+    cli::init_logging(log_format);
     let runtime = match args.runtime() {
         Ok(runtime) => runtime,
         Err(err) => {
@@ -38,7 +39,7 @@ fn main() -> ExitCode {
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
-            eprintln!("error: {err:#}");
+            cli::report_error(log_format, &err);
             if err.is::<cli::DrainIncomplete>() {
                 ExitCode::from(cli::DrainIncomplete::EXIT_CODE)
             } else {

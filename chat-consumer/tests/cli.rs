@@ -193,6 +193,46 @@ fn an_unreachable_engine_fails_with_exit_code_1() {
     let _ = std::fs::remove_file(path);
 }
 
+#[test]
+fn json_logs_are_one_object_a_line_with_level_and_fields() {
+    let (db, path) = temp_db("jsonlog");
+    let host = format!("127.0.0.1:{}", closed_port());
+    let out = run(cli(&db).env("RUST_LOG", "info").args([
+        "run",
+        "--log-format",
+        "json",
+        "--host",
+        &host,
+        "--engine-timeout-secs",
+        "1",
+    ]));
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = text(&out.stderr);
+    let lines: Vec<serde_json::Value> = stderr
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}")))
+        .collect();
+    for line in &lines {
+        assert!(line["level"].is_string(), "{line}");
+        assert!(line["fields"].is_object(), "{line}");
+    }
+    assert!(
+        lines.iter().any(|l| l["level"] == "INFO"
+            && l["fields"]["addr"]
+                .as_str()
+                .is_some_and(|a| a.starts_with("127.0.0.1:"))),
+        "the admin server's address is a field: {stderr}"
+    );
+    assert!(
+        lines.iter().any(|l| l["level"] == "ERROR"
+            && l["fields"]["error"]
+                .as_str()
+                .is_some_and(|e| e.contains("cannot reach the engine"))),
+        "the failure is a JSON line too: {stderr}"
+    );
+    let _ = std::fs::remove_file(path);
+}
+
 #[cfg(unix)]
 #[tokio::test]
 async fn run_consumes_until_sigterm_then_exits_0() {

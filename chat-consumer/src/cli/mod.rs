@@ -38,9 +38,27 @@ pub(crate) struct Cli {
         value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..)
     )]
     threads: usize,
+    /// How log lines on standard error look: `text` for people, `json` (one object a line,
+    /// with `level`, `target` and the event's `fields`) for a log collector.
+    #[arg(long, env = "LOG_FORMAT", value_enum, default_value_t = LogFormat::Text, global = true)]
+    log_format: LogFormat,
+}
+
+/// `--log-format`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum LogFormat {
+    /// Human-readable lines, coloured on a terminal.
+    Text,
+    /// One JSON object a line.
+    Json,
 }
 
 impl Cli {
+    /// The log format chosen.
+    pub(crate) fn log_format(&self) -> LogFormat {
+        self.log_format
+    }
+
     /// The async runtime the command runs on: one thread, or `--threads` workers.
     pub(crate) fn runtime(&self) -> std::io::Result<tokio::runtime::Runtime> {
         match self.threads {
@@ -307,9 +325,10 @@ const WIRE_DUMPERS: [&str; 6] = [
     "reqwest",
 ];
 
-/// Logs to standard error; `RUST_LOG` filters, `info` by default. Whatever it says, the wire
-/// dumpers stop at `debug`, so no secret reaches the log; colours only on a terminal.
-pub(crate) fn init_logging() {
+/// Logs to standard error in `format`; `RUST_LOG` filters, `info` by default. Whatever it
+/// says, the wire dumpers stop at `debug`, so no secret reaches the log; colours only on a
+/// terminal, and never in JSON.
+pub(crate) fn init_logging(format: LogFormat) {
     use std::io::IsTerminal as _;
     let mut filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
@@ -320,11 +339,22 @@ pub(crate) fn init_logging() {
             }
         }
     }
-    tracing_subscriber::fmt()
+    let logs = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_ansi(std::io::stderr().is_terminal())
-        .with_writer(std::io::stderr)
-        .init();
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => logs.with_ansi(std::io::stderr().is_terminal()).init(),
+        LogFormat::Json => logs.json().with_ansi(false).init(),
+    }
+}
+
+/// Tells why the command failed: a plain `error: ...` line, or in JSON a log line with the
+/// error in its fields, so that a log collector reads every line.
+pub(crate) fn report_error(format: LogFormat, err: &anyhow::Error) {
+    match format {
+        LogFormat::Text => eprintln!("error: {err:#}"),
+        LogFormat::Json => tracing::error!(error = %format!("{err:#}"), "failed"),
+    }
 }
 
 /// Runs the chosen command.
@@ -334,6 +364,7 @@ pub(crate) async fn execute(cli: Cli) -> anyhow::Result<()> {
         run,
         database,
         threads: _,
+        log_format: _,
     } = cli;
     match command.unwrap_or(Command::Run(run)) {
         Command::Run(args) => run::run(&database, &args).await,
