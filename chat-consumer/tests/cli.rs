@@ -31,12 +31,8 @@ fn cli_hashing(db: &str, memory_kib: &str, iterations: &str) -> Command {
         .env("CHAT_ADMIN_ADDR", "127.0.0.1:0")
         .env("DATABASE_URL", db)
         .env("RUST_LOG", "warn")
-        .args([
-            "--argon2-memory-kib",
-            memory_kib,
-            "--argon2-iterations",
-            iterations,
-        ]);
+        .env("CHAT_ARGON2_MEMORY_KIB", memory_kib)
+        .env("CHAT_ARGON2_ITERATIONS", iterations);
     cmd
 }
 
@@ -158,6 +154,52 @@ fn zero_threads_is_refused_by_name_before_anything_runs() {
     let err = text(&out.stderr);
     assert!(err.contains("--threads"), "{err}");
     assert!(!path.exists(), "nothing may be created: {}", path.display());
+}
+
+#[test]
+fn migrate_prints_only_its_result() {
+    let (db, path) = temp_db("migrate-quiet");
+    // At the default log level, as an operator runs it.
+    let out = run(cli(&db).env_remove("RUST_LOG").arg("migrate"));
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), "migrations applied\n");
+    assert_eq!(text(&out.stderr), "", "no migration progress on stderr");
+    let _ = std::fs::remove_file(path);
+}
+
+#[test]
+fn admin_commands_list_only_their_own_options() {
+    for command in [
+        &["migrate", "--help"][..],
+        &["users", "--help"],
+        &["users", "list", "--help"],
+        &["users", "add", "--help"],
+    ] {
+        let out = run(cli("sqlite::memory:").args(command));
+        assert!(out.status.success());
+        let help = text(&out.stdout);
+        assert!(help.contains("--database-url"), "{command:?}: {help}");
+        for foreign in [
+            "--host",
+            "--api-user",
+            "--engine-timeout-secs",
+            "--queue",
+            "--source",
+            "--workers",
+            "--threads",
+            "--admin-addr",
+        ] {
+            assert!(
+                !help.contains(foreign),
+                "{command:?} lists {foreign}: {help}"
+            );
+        }
+    }
+    let list = text(&run(cli("sqlite::memory:").args(["users", "list", "--help"])).stdout);
+    assert!(!list.contains("--argon2"), "listing hashes nothing: {list}");
+    let add = text(&run(cli("sqlite::memory:").args(["users", "add", "--help"])).stdout);
+    assert!(add.contains("--argon2-memory-kib"), "{add}");
+    assert!(add.contains("CHAT_USER_PASSWORD"), "{add}");
 }
 
 #[test]

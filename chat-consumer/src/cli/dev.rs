@@ -11,7 +11,7 @@ use connmix_mock::{MockEngine, ScriptConfig};
 use tokio_util::sync::CancellationToken;
 
 use super::run::{cancel_on_signal, consume};
-use super::{hasher, open, ConsumerArgs, DatabaseArgs};
+use super::{hasher, open, ConsumerArgs, DatabaseArgs, HashArgs, ThreadsArgs};
 
 /// Demo accounts created on start when absent. Their password is public: demo use only.
 const DEMO_USERS: [(&str, &str); 2] = [
@@ -26,6 +26,10 @@ pub(super) struct DevArgs {
     engine: EngineArgs,
     #[command(flatten)]
     consumer: ConsumerArgs,
+    #[command(flatten)]
+    pub(super) hashing: HashArgs,
+    #[command(flatten)]
+    pub(super) threads: ThreadsArgs,
 }
 
 /// The engine script of the Redis sources, written out for the embedded engine's Lua host.
@@ -71,7 +75,7 @@ pub(super) async fn dev(database: &DatabaseArgs, args: &DevArgs) -> anyhow::Resu
         .await
         .context("cannot start the embedded engine")?;
     let db = open(database).await?;
-    let hasher = hasher(database, limits.hash_parallelism)?;
+    let hasher = hasher(&args.hashing, limits.hash_parallelism)?;
     for (name, email) in DEMO_USERS {
         let created = users::ensure(&db, &hasher, name, email, DEMO_PASSWORD)
             .await

@@ -19,7 +19,7 @@ use super::{hasher, open, ConsumerArgs, DatabaseArgs, RunArgs};
 pub(super) async fn run(database: &DatabaseArgs, args: &RunArgs) -> anyhow::Result<()> {
     let limits = args.consumer.limits()?;
     let db = open(database).await?;
-    let hasher = hasher(database, limits.hash_parallelism)?;
+    let hasher = hasher(&args.hashing, limits.hash_parallelism)?;
     let cancel = CancellationToken::new();
     tokio::spawn(cancel_on_signal(cancel.clone()));
     let credentials = args.api_user.clone().zip(args.api_password.clone());
