@@ -291,6 +291,67 @@ async fn run_consumes_until_sigterm_then_exits_0() {
 
 #[cfg(unix)]
 #[tokio::test]
+async fn run_with_admin_addr_serves_metrics_and_probes() {
+    use tokio::io::AsyncBufReadExt as _;
+    let engine = MockEngine::start(MockConfig::ephemeral()).await.unwrap();
+    let (db, path) = temp_db("admin");
+    let mut cmd = tokio::process::Command::from(cli(&db));
+    cmd.env("RUST_LOG", "info")
+        .args([
+            "run",
+            "--log-format",
+            "json",
+            "--host",
+            &engine.center_host(),
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    let mut child = cmd.spawn().unwrap();
+    // The address the admin server bound (CHAT_ADMIN_ADDR asks for a free port) is logged.
+    let mut lines = tokio::io::BufReader::new(child.stderr.take().unwrap()).lines();
+    let addr = tokio::time::timeout(Duration::from_secs(20), async {
+        while let Some(line) = lines.next_line().await.unwrap() {
+            let line: serde_json::Value = serde_json::from_str(&line).unwrap();
+            if let Some(addr) = line["fields"]["addr"].as_str() {
+                return addr.to_owned();
+            }
+        }
+        panic!("the consumer exited without serving the admin endpoints");
+    })
+    .await
+    .expect("no admin server address logged");
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    tokio::time::timeout(
+        Duration::from_secs(20),
+        engine.wait_for_consumers("chat", 1),
+    )
+    .await
+    .expect("the consumer never consumed the queue");
+
+    let get = |path: &str| {
+        let url = format!("http://{addr}{path}");
+        async move {
+            let response = reqwest::get(url).await.unwrap();
+            (response.status().as_u16(), response.text().await.unwrap())
+        }
+    };
+    assert_eq!(get("/healthz").await, (200, "ok".to_owned()));
+    assert_eq!(get("/readyz").await, (200, "ok".to_owned()));
+    let (status, metrics) = get("/metrics").await;
+    assert_eq!(status, 200);
+    assert!(
+        metrics.contains("chat_events_total{op=\"auth\",outcome=\"ok\"} 0"),
+        "{metrics}"
+    );
+    assert_eq!(terminate(&mut child).await, Some(0));
+    engine.shutdown().await;
+    let _ = std::fs::remove_file(path);
+}
+
+#[cfg(unix)]
+#[tokio::test]
 async fn a_drain_deadline_passed_with_a_login_in_hand_exits_2() {
     let engine = MockEngine::start(MockConfig::ephemeral()).await.unwrap();
     let (db, path) = temp_db("drain");
