@@ -29,7 +29,7 @@ pub mod names {
     pub const LOGINS: &str = "chat_logins_total";
     /// Histogram: seconds one password hash or check took on its hashing thread.
     pub const PASSWORD_HASH_SECONDS: &str = "chat_password_hash_duration_seconds";
-    /// Gauge: engine nodes whose connection is open.
+    /// Gauge: engine nodes whose connection is open (of every engine client in the process).
     pub const ENGINE_NODES_CONNECTED: &str = "chat_engine_nodes_connected";
     /// Counter: attempts to connect to an engine node again after its connection was lost.
     pub const ENGINE_RECONNECTS: &str = "chat_engine_reconnects_total";
@@ -188,10 +188,14 @@ pub(crate) async fn watch_engine(
     let reconnects = counter!(names::ENGINE_RECONNECTS);
     let disconnects = counter!(names::ENGINE_DISCONNECTS);
     let mut events_open = true;
+    // This client's share of the gauge, which other clients in the process may share.
+    let mut counted = 0.0;
     loop {
         let closed = {
             let now = state.borrow_and_update();
-            connected.set(now.connected() as f64);
+            let nodes = if now.closed { 0 } else { now.connected() } as f64;
+            connected.increment(nodes - counted);
+            counted = nodes;
             now.closed
         };
         if closed {
@@ -211,7 +215,7 @@ pub(crate) async fn watch_engine(
             },
         }
     }
-    connected.set(0.0);
+    connected.decrement(counted);
 }
 
 #[cfg(test)]

@@ -1,7 +1,7 @@
-//! The admin endpoints as a monitoring system sees them: `/metrics` counts what browsers did,
-//! `/healthz` answers while the process runs, `/readyz` only while the engine is connected.
+//! `/metrics` as a monitoring system sees it: it counts what browsers did.
 //!
-//! The metrics recorder is the process's: only one test here sends chat events.
+//! The metrics recorder is the process's, so this file has one test; `/readyz`, whose tests
+//! change the engine connections a metric counts, is tested in `readiness.rs`.
 
 mod common;
 
@@ -9,17 +9,16 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use chat_consumer::admin::{self, Admin, Readiness};
-use chat_consumer::service::password::Hasher;
-use chat_consumer::Consumer;
 use common::{start, WAIT};
-use connmix_client::Client;
 use connmix_mock::browser::Browser;
 use connmix_protocol::chat::ChatRequest;
+use metrics_exporter_prometheus::PrometheusHandle;
 use sea_orm::DatabaseConnection;
 use tokio_util::sync::CancellationToken;
 
 /// Serves the admin endpoints on a free port; they stop with `stop`.
 async fn serve_admin(
+    metrics: PrometheusHandle,
     readiness: &Readiness,
     db: &DatabaseConnection,
     stop: &CancellationToken,
@@ -27,7 +26,7 @@ async fn serve_admin(
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
     let admin = Admin {
-        metrics: admin::install_recorder()?,
+        metrics,
         readiness: readiness.clone(),
         db: db.clone(),
     };
@@ -74,9 +73,11 @@ async fn scrape_until(
 
 #[tokio::test]
 async fn metrics_count_a_login_and_a_message() -> anyhow::Result<()> {
+    // Before the consumer starts: what it records earlier is lost.
+    let metrics = admin::install_recorder()?;
     let setup = start(1, &[("user1", "123456")]).await?;
     let stop = CancellationToken::new();
-    let addr = serve_admin(&setup.readiness, &setup.db, &stop).await?;
+    let addr = serve_admin(metrics, &setup.readiness, &setup.db, &stop).await?;
 
     let mut browser = Browser::connect(setup.engine.nodes()[0].chat_addr).await?;
     browser
@@ -132,72 +133,5 @@ async fn metrics_count_a_login_and_a_message() -> anyhow::Result<()> {
     setup.cancel.cancel();
     tokio::time::timeout(WAIT, setup.served).await???;
     setup.engine.shutdown().await;
-    Ok(())
-}
-
-/// Asks `/readyz` until its status is `want`, then returns its answer.
-async fn ready_until(addr: SocketAddr, want: u16) -> anyhow::Result<(u16, String)> {
-    let deadline = tokio::time::Instant::now() + WAIT;
-    loop {
-        let answer = get(addr, "/readyz").await?;
-        if answer.0 == want || tokio::time::Instant::now() > deadline {
-            return Ok(answer);
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
-#[tokio::test]
-async fn ready_only_while_an_engine_node_is_connected() -> anyhow::Result<()> {
-    let setup = start(1, &[]).await?;
-    let stop = CancellationToken::new();
-    let addr = serve_admin(&setup.readiness, &setup.db, &stop).await?;
-    assert_eq!(ready_until(addr, 200).await?, (200, "ok".to_owned()));
-
-    let node = setup.engine.nodes()[0].id.clone();
-    setup.engine.kill_node(&node).await;
-    let (status, reason) = ready_until(addr, 503).await?;
-    assert_eq!(status, 503, "{reason}");
-    assert!(
-        reason.contains("engine"),
-        "the reason names the engine: {reason}"
-    );
-    assert_eq!(get(addr, "/healthz").await?.0, 200, "still alive");
-
-    stop.cancel();
-    setup.cancel.cancel();
-    let _ = tokio::time::timeout(WAIT, setup.served).await;
-    setup.engine.shutdown().await;
-    Ok(())
-}
-
-#[tokio::test]
-async fn not_ready_before_the_engine_answers() -> anyhow::Result<()> {
-    // A center that takes connections and never answers: the consumer waits at start-up.
-    let center = std::net::TcpListener::bind("127.0.0.1:0")?;
-    let db = chat_consumer::db::connect("sqlite::memory:").await?;
-    let readiness = Readiness::new();
-    let consumer = Consumer {
-        engine_timeout: WAIT,
-        readiness: readiness.clone(),
-        ..Consumer::new(
-            Client::builder(center.local_addr()?.to_string()),
-            db.clone(),
-            Hasher::with_cost(64, 1, 2)?,
-        )
-    };
-    let cancel = CancellationToken::new();
-    let served = tokio::spawn(chat_consumer::run(consumer, cancel.clone()));
-    let stop = CancellationToken::new();
-    let addr = serve_admin(&readiness, &db, &stop).await?;
-
-    let (status, reason) = get(addr, "/readyz").await?;
-    assert_eq!(status, 503);
-    assert_eq!(reason, "engine: not connected yet");
-    assert_eq!(get(addr, "/healthz").await?, (200, "ok".to_owned()));
-
-    cancel.cancel();
-    tokio::time::timeout(WAIT, served).await???;
-    stop.cancel();
     Ok(())
 }

@@ -440,6 +440,14 @@ async fn dev_serves_the_chat_page_with_demo_users_and_stops_on_sigterm() {
         page.contains(r#"id="login-form""#),
         "{url} is not the chat page"
     );
+    // The admin endpoints are announced at the address they were bound to.
+    let metrics = printed
+        .iter()
+        .find_map(|l| l.split_whitespace().find(|w| w.ends_with("/metrics,")))
+        .unwrap_or_else(|| panic!("no metrics URL announced: {printed:?}"));
+    let healthz = metrics.replace("/metrics,", "/healthz");
+    let health = reqwest::get(&healthz).await.unwrap();
+    assert_eq!(health.status().as_u16(), 200, "{healthz}");
 
     let pid = child.id().unwrap();
     let killed = Command::new("sh")

@@ -10,7 +10,7 @@ use connmix_mock::cli::EngineArgs;
 use connmix_mock::{MockEngine, ScriptConfig};
 use tokio_util::sync::CancellationToken;
 
-use super::run::{cancel_on_signal, consume};
+use super::run::{cancel_on_signal, consume, start_admin, Engine};
 use super::{hasher, open, ConsumerArgs, DatabaseArgs, HashArgs, ThreadsArgs};
 
 /// Demo accounts created on start when absent. Their password is public: demo use only.
@@ -42,7 +42,7 @@ const DEFAULT_ADMIN_ADDR: std::net::SocketAddr =
 
 pub(super) async fn dev(database: &DatabaseArgs, args: &DevArgs) -> anyhow::Result<()> {
     let mut run = args.consumer.clone();
-    let admin_addr = *run.admin_addr.get_or_insert(DEFAULT_ADMIN_ADDR);
+    run.admin_addr.get_or_insert(DEFAULT_ADMIN_ADDR);
     let limits = run.limits()?;
     // Watched from the start: a SIGTERM while the engine, the database or the demo users are
     // being set up ends dev cleanly instead of killing it.
@@ -76,6 +76,7 @@ pub(super) async fn dev(database: &DatabaseArgs, args: &DevArgs) -> anyhow::Resu
         .context("cannot start the embedded engine")?;
     let db = open(database).await?;
     let hasher = hasher(&args.hashing, limits.hash_parallelism)?;
+    let admin = start_admin(run.admin_addr, &db).await?;
     for (name, email) in DEMO_USERS {
         let created = users::ensure(&db, &hasher, name, email, DEMO_PASSWORD)
             .await
@@ -95,6 +96,13 @@ pub(super) async fn dev(database: &DatabaseArgs, args: &DevArgs) -> anyhow::Resu
         banner,
         "  demo users: user1 and user2, password {DEMO_PASSWORD} (demo only: never reuse it)"
     );
+    if let Some(admin) = &admin {
+        let _ = writeln!(
+            banner,
+            "  metrics and health: http://{}/metrics, /healthz, /readyz",
+            admin.addr
+        );
+    }
     for node in engine.nodes() {
         let _ = writeln!(
             banner,
@@ -102,10 +110,6 @@ pub(super) async fn dev(database: &DatabaseArgs, args: &DevArgs) -> anyhow::Resu
             node.chat_addr, node.id
         );
     }
-    let _ = writeln!(
-        banner,
-        "  metrics and health: http://{admin_addr}/metrics, /healthz, /readyz"
-    );
     let _ = writeln!(
         banner,
         "  consumers elsewhere: chat-consumer --host {}\n  Ctrl-C stops",
@@ -123,7 +127,12 @@ pub(super) async fn dev(database: &DatabaseArgs, args: &DevArgs) -> anyhow::Resu
         .engine
         .credentials()
         .map(|c| (c.user().to_owned(), c.password().to_owned()));
-    let served = consume(db, hasher, &run, &engine.center_host(), credentials, cancel).await;
+    let center = engine.center_host();
+    let target = Engine {
+        host: &center,
+        credentials,
+    };
+    let served = consume(db, hasher, &run, target, admin.as_ref(), cancel).await;
     engine.shutdown().await;
     if let Some(dir) = script_dir {
         let _ = std::fs::remove_dir_all(dir);

@@ -12,7 +12,7 @@ use chat_consumer::source::RedisConfig;
 use chat_consumer::{Consumer, Stopped};
 use connmix_client::Client;
 use sea_orm::DatabaseConnection;
-use tokio_util::sync::CancellationToken;
+use tokio_util::sync::{CancellationToken, DropGuard};
 
 use super::{hasher, open, ConsumerArgs, DatabaseArgs, RunArgs};
 
@@ -23,30 +23,36 @@ pub(super) async fn run(database: &DatabaseArgs, args: &RunArgs) -> anyhow::Resu
     let cancel = CancellationToken::new();
     tokio::spawn(cancel_on_signal(cancel.clone()));
     let credentials = args.api_user.clone().zip(args.api_password.clone());
-    consume(db, hasher, &args.consumer, &args.host, credentials, cancel).await
+    let admin = start_admin(args.consumer.admin_addr, &db).await?;
+    let engine = Engine {
+        host: &args.host,
+        credentials,
+    };
+    consume(db, hasher, &args.consumer, engine, admin.as_ref(), cancel).await
 }
 
-/// Connects to the engine whose center is `host` (with basic `credentials` when given: user,
-/// password) and answers chat events until `cancel`.
+/// The engine to consume: its center, and the basic credentials (user, password) it requires.
+pub(super) struct Engine<'a> {
+    pub(super) host: &'a str,
+    pub(super) credentials: Option<(String, String)>,
+}
+
+/// Connects to `engine` and answers chat events until `cancel`, telling `admin`'s `/readyz`
+/// of the engine connections.
 pub(super) async fn consume(
     db: DatabaseConnection,
     hasher: Hasher,
     args: &ConsumerArgs,
-    host: &str,
-    credentials: Option<(String, String)>,
+    engine: Engine<'_>,
+    admin: Option<&AdminServer>,
     cancel: CancellationToken,
 ) -> anyhow::Result<()> {
+    let Engine { host, credentials } = engine;
     let mut engine = Client::builder(host);
     if let Some((user, password)) = credentials {
         engine = engine.credentials(user, password);
     }
-    let readiness = Readiness::new();
-    // Stopped once the consumer has: its metrics stay readable while it drains.
-    let admin_stop = CancellationToken::new();
-    let _admin_stop = admin_stop.clone().drop_guard();
-    if let Some(addr) = args.admin_addr {
-        start_admin(addr, &db, &readiness, admin_stop).await?;
-    }
+    let readiness = admin.map(|a| a.readiness.clone()).unwrap_or_default();
     let consumer = Consumer {
         engine_timeout: Duration::from_secs(args.engine_timeout_secs),
         queue: args.queue.clone(),
@@ -68,30 +74,49 @@ pub(super) async fn consume(
     }
 }
 
-/// Installs the metrics recorder and serves the admin endpoints on `addr` until `stop`.
-async fn start_admin(
-    addr: SocketAddr,
+/// The admin server (`--admin-addr`), serving until dropped: after the consumer has stopped,
+/// so that its metrics stay readable while it drains.
+pub(super) struct AdminServer {
+    /// The address it listens on.
+    pub(super) addr: SocketAddr,
+    readiness: Readiness,
+    _stop: DropGuard,
+}
+
+/// With an address: installs the metrics recorder and serves the admin endpoints there.
+pub(super) async fn start_admin(
+    addr: Option<SocketAddr>,
     db: &DatabaseConnection,
-    readiness: &Readiness,
-    stop: CancellationToken,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<Option<AdminServer>> {
+    let Some(addr) = addr else {
+        return Ok(None);
+    };
     let metrics = admin::install_recorder()?;
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .with_context(|| format!("cannot serve --admin-addr {addr}"))?;
     let addr = listener.local_addr().unwrap_or(addr);
     tracing::info!(%addr, "admin server: /metrics, /healthz, /readyz");
+    let readiness = Readiness::new();
     let admin = Admin {
         metrics,
         readiness: readiness.clone(),
         db: db.clone(),
     };
-    tokio::spawn(async move {
-        if let Err(err) = admin::serve(listener, admin, stop).await {
-            tracing::error!(error = %err, "admin server failed");
+    let stop = CancellationToken::new();
+    tokio::spawn({
+        let stop = stop.clone();
+        async move {
+            if let Err(err) = admin::serve(listener, admin, stop).await {
+                tracing::error!(error = %err, "admin server failed");
+            }
         }
     });
-    Ok(())
+    Ok(Some(AdminServer {
+        addr,
+        readiness,
+        _stop: stop.drop_guard(),
+    }))
 }
 
 /// The drain deadline passed with received events unhandled: they are lost, which a
