@@ -3,7 +3,7 @@
 //!
 //! `/healthz` answers 200 `ok` while the process runs. `/readyz` answers 200 `ok` when at
 //! least one engine node is connected and the database answers a ping, and 503 with the reason
-//! otherwise (also before the consumer has reached the engine). The metric names are in
+//! otherwise (also before the consumer has reached the engine, and once it is shutting down). The metric names are in
 //! [`crate::telemetry::names`].
 
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
@@ -63,6 +63,7 @@ pub fn install_recorder() -> Result<PrometheusHandle> {
 #[derive(Debug, Clone, Default)]
 pub struct Readiness {
     engine: Arc<OnceLock<watch::Receiver<ClientState>>>,
+    shutdown: Arc<OnceLock<CancellationToken>>,
 }
 
 impl Readiness {
@@ -74,6 +75,19 @@ impl Readiness {
     /// Follows `client`'s node connections from now on (the first client given stays).
     pub(crate) fn watch(&self, client: &Client) {
         let _ = self.engine.set(client.state());
+    }
+
+    /// Says "stopping" from the moment `shutdown` is cancelled: the consumer then takes no
+    /// new events.
+    pub(crate) fn watch_shutdown(&self, shutdown: &CancellationToken) {
+        let _ = self.shutdown.set(shutdown.clone());
+    }
+
+    /// Whether the consumer is shutting down.
+    pub fn stopping(&self) -> bool {
+        self.shutdown
+            .get()
+            .is_some_and(CancellationToken::is_cancelled)
     }
 
     /// How many engine nodes are connected; `None` before the consumer has an engine client.
@@ -139,6 +153,9 @@ async fn metrics(State(admin): State<Arc<Admin>>) -> impl IntoResponse {
 
 async fn readyz(State(admin): State<Arc<Admin>>) -> (StatusCode, &'static str) {
     let unready = StatusCode::SERVICE_UNAVAILABLE;
+    if admin.readiness.stopping() {
+        return (unready, "stopping");
+    }
     match admin.readiness.engine_nodes_connected() {
         None => return (unready, "engine: not connected yet"),
         Some(0) => return (unready, "engine: no node connected"),

@@ -105,6 +105,7 @@ pub async fn run(consumer: Consumer, shutdown: CancellationToken) -> Result<Stop
         redis,
         readiness,
     } = consumer;
+    readiness.watch_shutdown(&shutdown);
     if source != SourceKind::Engine && redis.is_none() {
         return Err(Error::new(
             ErrorKind::InvalidInput,

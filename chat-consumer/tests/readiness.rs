@@ -122,3 +122,17 @@ async fn not_ready_when_the_database_does_not_answer() -> anyhow::Result<()> {
     setup.engine.shutdown().await;
     Ok(())
 }
+
+#[tokio::test]
+async fn not_ready_once_shutdown_has_begun() -> anyhow::Result<()> {
+    let setup = start(1, &[]).await?;
+    let stop = CancellationToken::new();
+    let addr = serve_admin(&setup.readiness, &setup.db, &stop).await?;
+    assert_eq!(ready_until(addr, 200).await?, (200, "ok".to_owned()));
+    setup.cancel.cancel();
+    assert_eq!(get(addr, "/readyz").await?, (503, "stopping".to_owned()));
+    tokio::time::timeout(WAIT, setup.served).await???;
+    stop.cancel();
+    setup.engine.shutdown().await;
+    Ok(())
+}
