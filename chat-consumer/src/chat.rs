@@ -10,6 +10,7 @@ use crate::names::NameCache;
 use crate::rate::RateLimiter;
 use crate::service::password::Hasher;
 use crate::shared::Shared;
+use crate::telemetry::EventMetrics;
 use crate::throttle::LoginThrottle;
 
 /// The chat service: engine, database, password hasher, limits and per-user state.
@@ -26,6 +27,8 @@ pub struct Chat<E> {
     pub(crate) replies_to_gone: AtomicU64,
     /// State shared with the other consumers through Redis, if configured.
     pub(crate) shared: Option<Shared>,
+    /// The per-event metrics' handles.
+    pub(crate) metrics: EventMetrics,
 }
 
 impl<E: ChatEngine> Chat<E> {
@@ -41,6 +44,7 @@ impl<E: ChatEngine> Chat<E> {
             names: NameCache::default(),
             replies_to_gone: AtomicU64::new(0),
             shared: None,
+            metrics: EventMetrics::register(),
         }
     }
 

@@ -1,5 +1,7 @@
 //! From a queue event to a handler: decode once, then one match.
 
+use std::time::Instant;
+
 use connmix_protocol::chat::{op, ChatRequest, ChatRequestError};
 use connmix_protocol::script::ScriptEvent;
 use connmix_protocol::RawJson;
@@ -9,6 +11,7 @@ use crate::chat::Chat;
 use crate::engine::{ChatEngine, Conn};
 use crate::handlers::membership::{membership, Change};
 use crate::handlers::{auth, close, ping, send_broadcast, send_to_room, send_to_user, Ctx};
+use crate::telemetry;
 
 /// A queue event, decoded and parsed, ready for its handler.
 pub(crate) enum Decoded {
@@ -60,19 +63,30 @@ impl<E: ChatEngine> Chat<E> {
         // A debug span: at the default level an info span would format its fields into a
         // string of its own for every event.
         let span = tracing::debug_span!("event", node = %conn.node, client_id = %conn.client, op = tracing::field::Empty);
-        self.dispatch(conn, decoded, entry).instrument(span).await;
-    }
-
-    async fn dispatch(&self, conn: &Conn, decoded: Decoded, entry: Option<&str>) {
+        let started = Instant::now();
         let (user, request) = match decoded {
             Decoded::Nothing => return,
-            Decoded::Close { user } => return close::close(&Ctx::new(self, conn, user)).await,
+            Decoded::Close { user } => {
+                let cx = Ctx::new(self, conn, user);
+                close::close(&cx).instrument(span).await;
+                let op = telemetry::close_index();
+                return self.metrics.handled(op, &cx.outcome, started.elapsed());
+            }
             Decoded::Request { user, request } => (user, request),
         };
         let cx = Ctx {
             entry,
             ..Ctx::new(self, conn, user)
         };
+        let op = telemetry::op_index(match &request {
+            Ok(request) => Some(request.op()),
+            Err(err) => err.op(),
+        });
+        Self::dispatch(&cx, request).instrument(span).await;
+        self.metrics.handled(op, &cx.outcome, started.elapsed());
+    }
+
+    async fn dispatch(cx: &Ctx<'_, E>, request: Result<ChatRequest, ChatRequestError>) {
         let request = match request {
             Ok(request) => request,
             Err(err) => {
@@ -80,24 +94,24 @@ impl<E: ChatEngine> Chat<E> {
                 tracing::debug!(error = %err, "bad request");
                 if err.op() == Some(op::AUTH) {
                     // The script is waiting for `uid` after any auth frame, well-formed or not.
-                    return auth::refuse(&cx, err.reply()).await;
+                    return auth::refuse(cx, err.reply()).await;
                 }
                 return cx.reply(err.reply()).await;
             }
         };
         tracing::Span::current().record("op", request.op());
         match &request {
-            ChatRequest::Auth { name, password } => auth::auth(&cx, name, password).await,
-            ChatRequest::Subscribe { channels } => membership(&cx, Change::Join, channels).await,
-            ChatRequest::Unsubscribe { channels } => membership(&cx, Change::Leave, channels).await,
+            ChatRequest::Auth { name, password } => auth::auth(cx, name, password).await,
+            ChatRequest::Subscribe { channels } => membership(cx, Change::Join, channels).await,
+            ChatRequest::Unsubscribe { channels } => membership(cx, Change::Leave, channels).await,
             ChatRequest::SendToRoom { room, text } => {
-                send_to_room::send_to_room(&cx, room, text).await
+                send_to_room::send_to_room(cx, room, text).await
             }
             ChatRequest::SendToUser { user, text } => {
-                send_to_user::send_to_user(&cx, user, text).await
+                send_to_user::send_to_user(cx, user, text).await
             }
-            ChatRequest::SendBroadcast { text } => send_broadcast::send_broadcast(&cx, text).await,
-            ChatRequest::Ping => ping::ping(&cx).await,
+            ChatRequest::SendBroadcast { text } => send_broadcast::send_broadcast(cx, text).await,
+            ChatRequest::Ping => ping::ping(cx).await,
         }
     }
 }

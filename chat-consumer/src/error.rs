@@ -66,6 +66,7 @@ impl fmt::Display for Error {
 
 impl From<sea_orm::DbErr> for Error {
     fn from(err: sea_orm::DbErr) -> Self {
+        crate::telemetry::database_failed();
         Error::new(ErrorKind::Database, "database error").with_source(err)
     }
 }

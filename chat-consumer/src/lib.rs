@@ -30,6 +30,8 @@
 //!   [`shared`]: the rate limit and duplicate checks consumers share through Redis.
 //! - [`workers`]: runs events concurrently across connections, in order within one.
 //! - [`service`]: users, passwords and logins over the database; [`entity`], [`migration`], [`db`].
+//! - [`admin`]: the HTTP server of `/metrics`, `/healthz` and `/readyz`; [`telemetry`]: the
+//!   metrics recorded.
 //! - [`reconcile`]: removes presence records a lost close event left behind.
 //! - [`channel`], [`rate`], [`throttle`], [`limits`]: who may use which channel, how often,
 //!   and how many wrong passwords a name or connection may try.
@@ -37,6 +39,7 @@
 #![deny(missing_docs)]
 #![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used))]
 
+pub mod admin;
 pub mod channel;
 pub mod chat;
 mod client_engine;
@@ -55,6 +58,7 @@ pub mod serve;
 pub mod service;
 pub mod shared;
 pub mod source;
+pub mod telemetry;
 #[cfg(test)]
 mod testing;
 pub mod throttle;

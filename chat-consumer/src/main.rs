@@ -4,7 +4,7 @@
 
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::FromArgMatches as _;
 
 mod cli;
 
@@ -16,8 +16,10 @@ mod cli;
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
-    let args = cli::Cli::parse();
-    cli::init_logging();
+    let args =
+        cli::Cli::from_arg_matches(&cli::command().get_matches()).unwrap_or_else(|err| err.exit());
+    let log_format = args.log_format();
+    cli::init_logging(log_format, args.is_admin());
     let runtime = match args.runtime() {
         Ok(runtime) => runtime,
         Err(err) => {
@@ -38,7 +40,7 @@ fn main() -> ExitCode {
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
-            eprintln!("error: {err:#}");
+            cli::report_error(log_format, &err);
             if err.is::<cli::DrainIncomplete>() {
                 ExitCode::from(cli::DrainIncomplete::EXIT_CODE)
             } else {

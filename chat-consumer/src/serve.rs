@@ -13,6 +13,7 @@ use sea_orm::DatabaseConnection;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use crate::admin::Readiness;
 use crate::chat::Chat;
 use crate::error::{Error, ErrorKind, Result};
 use crate::limits::Limits;
@@ -49,6 +50,8 @@ pub struct Consumer {
     /// Redis, for the Redis sources and for state shared with other consumers (the message
     /// rate, published stream entries). Required by the Redis sources.
     pub redis: Option<RedisConfig>,
+    /// Told of the engine client once there is one, for `/readyz` ([`crate::admin`]).
+    pub readiness: Readiness,
 }
 
 /// Which queue [`run`] reads; see [`crate::source`].
@@ -78,6 +81,7 @@ impl Consumer {
             reconcile: Reconcile::default(),
             source: SourceKind::Engine,
             redis: None,
+            readiness: Readiness::default(),
         }
     }
 }
@@ -99,7 +103,9 @@ pub async fn run(consumer: Consumer, shutdown: CancellationToken) -> Result<Stop
         reconcile,
         source,
         redis,
+        readiness,
     } = consumer;
+    readiness.watch_shutdown(&shutdown);
     if source != SourceKind::Engine && redis.is_none() {
         return Err(Error::new(
             ErrorKind::InvalidInput,
@@ -126,6 +132,12 @@ pub async fn run(consumer: Consumer, shutdown: CancellationToken) -> Result<Stop
             .connect()
             .await
             .map_err(|e| unreachable(e.to_string()))?;
+        readiness.watch(&client);
+        // Ends with the client.
+        tokio::spawn(crate::telemetry::watch_engine(
+            client.state(),
+            client.events(),
+        ));
         client
             .wait_connected(engine_timeout)
             .await

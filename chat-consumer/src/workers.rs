@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use connmix_protocol::RawJson;
 use futures_util::FutureExt;
+use metrics::Gauge;
 use tokio::sync::oneshot::error::TryRecvError;
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::task::TaskTracker;
@@ -37,6 +38,8 @@ struct Job {
 pub struct Workers {
     queues: Vec<mpsc::Sender<Job>>,
     tracker: TaskTracker,
+    /// Events in flight (received, not yet handled).
+    in_flight: Gauge,
 }
 
 impl std::fmt::Debug for Job {
@@ -49,6 +52,7 @@ impl Workers {
     /// Starts `count` workers (at least one), each with room for `queue` waiting events.
     pub fn spawn<E: ChatEngine>(chat: Arc<Chat<E>>, count: usize, queue: usize) -> Self {
         let tracker = TaskTracker::new();
+        let in_flight = chat.metrics.in_flight();
         let queues = (0..count.max(1))
             .map(|index| {
                 let (tx, rx) = mpsc::channel(queue.max(1));
@@ -57,7 +61,11 @@ impl Workers {
             })
             .collect();
         tracker.close();
-        Self { queues, tracker }
+        Self {
+            queues,
+            tracker,
+            in_flight,
+        }
     }
 
     /// Queues an event on its connection's worker, waiting while that worker is full.
@@ -85,7 +93,9 @@ impl Workers {
                 data,
                 receipt,
             };
+            self.in_flight.increment(1.0);
             if queue.send(job).await.is_err() {
+                self.in_flight.decrement(1.0);
                 // Only after a worker panicked outside a handler, which `work` prevents.
                 tracing::error!(worker = index, "worker is gone; event dropped");
             }
@@ -94,7 +104,9 @@ impl Workers {
 
     /// Lets every queued event finish; true if all did within `deadline`.
     pub async fn drain(self, deadline: Duration) -> bool {
-        let Workers { queues, tracker } = self;
+        let Workers {
+            queues, tracker, ..
+        } = self;
         drop(queues);
         tokio::time::timeout(deadline, tracker.wait()).await.is_ok()
     }
@@ -160,6 +172,7 @@ async fn handle<E: ChatEngine>(
     let handled = AssertUnwindSafe(chat.handle_decoded(&conn, decoded, entry))
         .catch_unwind()
         .await;
+    chat.metrics.done();
     match (handled, receipt) {
         (Ok(()), Some(receipt)) => receipt.ack(),
         (Ok(()), None) => {}

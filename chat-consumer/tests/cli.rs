@@ -26,15 +26,13 @@ fn cli(db: &str) -> Command {
 /// [`cli`] with new password hashes costing `memory_kib` and `iterations`.
 fn cli_hashing(db: &str, memory_kib: &str, iterations: &str) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_chat-consumer"));
+    // dev serves its admin endpoints by default: on a free port here, as tests run at once.
     cmd.env_remove("CONNMIX_HOST")
+        .env("CHAT_ADMIN_ADDR", "127.0.0.1:0")
         .env("DATABASE_URL", db)
         .env("RUST_LOG", "warn")
-        .args([
-            "--argon2-memory-kib",
-            memory_kib,
-            "--argon2-iterations",
-            iterations,
-        ]);
+        .env("CHAT_ARGON2_MEMORY_KIB", memory_kib)
+        .env("CHAT_ARGON2_ITERATIONS", iterations);
     cmd
 }
 
@@ -159,6 +157,52 @@ fn zero_threads_is_refused_by_name_before_anything_runs() {
 }
 
 #[test]
+fn migrate_prints_only_its_result() {
+    let (db, path) = temp_db("migrate-quiet");
+    // At the default log level, as an operator runs it.
+    let out = run(cli(&db).env_remove("RUST_LOG").arg("migrate"));
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), "migrations applied\n");
+    assert_eq!(text(&out.stderr), "", "no migration progress on stderr");
+    let _ = std::fs::remove_file(path);
+}
+
+#[test]
+fn admin_commands_list_only_their_own_options() {
+    for command in [
+        &["migrate", "--help"][..],
+        &["users", "--help"],
+        &["users", "list", "--help"],
+        &["users", "add", "--help"],
+    ] {
+        let out = run(cli("sqlite::memory:").args(command));
+        assert!(out.status.success());
+        let help = text(&out.stdout);
+        assert!(help.contains("--database-url"), "{command:?}: {help}");
+        for foreign in [
+            "--host",
+            "--api-user",
+            "--engine-timeout-secs",
+            "--queue",
+            "--source",
+            "--workers",
+            "--threads",
+            "--admin-addr",
+        ] {
+            assert!(
+                !help.contains(foreign),
+                "{command:?} lists {foreign}: {help}"
+            );
+        }
+    }
+    let list = text(&run(cli("sqlite::memory:").args(["users", "list", "--help"])).stdout);
+    assert!(!list.contains("--argon2"), "listing hashes nothing: {list}");
+    let add = text(&run(cli("sqlite::memory:").args(["users", "add", "--help"])).stdout);
+    assert!(add.contains("--argon2-memory-kib"), "{add}");
+    assert!(add.contains("CHAT_USER_PASSWORD"), "{add}");
+}
+
+#[test]
 fn bad_or_unreachable_databases_fail_with_exit_code_1() {
     for (url, expected) in [
         ("oracle://db/x", "bad database URL"),
@@ -191,6 +235,46 @@ fn an_unreachable_engine_fails_with_exit_code_1() {
     let _ = std::fs::remove_file(path);
 }
 
+#[test]
+fn json_logs_are_one_object_a_line_with_level_and_fields() {
+    let (db, path) = temp_db("jsonlog");
+    let host = format!("127.0.0.1:{}", closed_port());
+    let out = run(cli(&db).env("RUST_LOG", "info").args([
+        "run",
+        "--log-format",
+        "json",
+        "--host",
+        &host,
+        "--engine-timeout-secs",
+        "1",
+    ]));
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = text(&out.stderr);
+    let lines: Vec<serde_json::Value> = stderr
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}")))
+        .collect();
+    for line in &lines {
+        assert!(line["level"].is_string(), "{line}");
+        assert!(line["fields"].is_object(), "{line}");
+    }
+    assert!(
+        lines.iter().any(|l| l["level"] == "INFO"
+            && l["fields"]["addr"]
+                .as_str()
+                .is_some_and(|a| a.starts_with("127.0.0.1:"))),
+        "the admin server's address is a field: {stderr}"
+    );
+    assert!(
+        lines.iter().any(|l| l["level"] == "ERROR"
+            && l["fields"]["error"]
+                .as_str()
+                .is_some_and(|e| e.contains("cannot reach the engine"))),
+        "the failure is a JSON line too: {stderr}"
+    );
+    let _ = std::fs::remove_file(path);
+}
+
 #[cfg(unix)]
 #[tokio::test]
 async fn run_consumes_until_sigterm_then_exits_0() {
@@ -200,6 +284,67 @@ async fn run_consumes_until_sigterm_then_exits_0() {
     let mut cmd = cli(&db);
     cmd.args(["--host", &engine.center_host(), "--drain-timeout-secs", "2"]);
     let mut child = start_consuming(cmd, &engine).await;
+    assert_eq!(terminate(&mut child).await, Some(0));
+    engine.shutdown().await;
+    let _ = std::fs::remove_file(path);
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn run_with_admin_addr_serves_metrics_and_probes() {
+    use tokio::io::AsyncBufReadExt as _;
+    let engine = MockEngine::start(MockConfig::ephemeral()).await.unwrap();
+    let (db, path) = temp_db("admin");
+    let mut cmd = tokio::process::Command::from(cli(&db));
+    cmd.env("RUST_LOG", "info")
+        .args([
+            "run",
+            "--log-format",
+            "json",
+            "--host",
+            &engine.center_host(),
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    let mut child = cmd.spawn().unwrap();
+    // The address the admin server bound (CHAT_ADMIN_ADDR asks for a free port) is logged.
+    let mut lines = tokio::io::BufReader::new(child.stderr.take().unwrap()).lines();
+    let addr = tokio::time::timeout(Duration::from_secs(20), async {
+        while let Some(line) = lines.next_line().await.unwrap() {
+            let line: serde_json::Value = serde_json::from_str(&line).unwrap();
+            if let Some(addr) = line["fields"]["addr"].as_str() {
+                return addr.to_owned();
+            }
+        }
+        panic!("the consumer exited without serving the admin endpoints");
+    })
+    .await
+    .expect("no admin server address logged");
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    tokio::time::timeout(
+        Duration::from_secs(20),
+        engine.wait_for_consumers("chat", 1),
+    )
+    .await
+    .expect("the consumer never consumed the queue");
+
+    let get = |path: &str| {
+        let url = format!("http://{addr}{path}");
+        async move {
+            let response = reqwest::get(url).await.unwrap();
+            (response.status().as_u16(), response.text().await.unwrap())
+        }
+    };
+    assert_eq!(get("/healthz").await, (200, "ok".to_owned()));
+    assert_eq!(get("/readyz").await, (200, "ok".to_owned()));
+    let (status, metrics) = get("/metrics").await;
+    assert_eq!(status, 200);
+    assert!(
+        metrics.contains("chat_events_total{op=\"auth\",outcome=\"ok\"} 0"),
+        "{metrics}"
+    );
     assert_eq!(terminate(&mut child).await, Some(0));
     engine.shutdown().await;
     let _ = std::fs::remove_file(path);
@@ -295,6 +440,14 @@ async fn dev_serves_the_chat_page_with_demo_users_and_stops_on_sigterm() {
         page.contains(r#"id="login-form""#),
         "{url} is not the chat page"
     );
+    // The admin endpoints are announced at the address they were bound to.
+    let metrics = printed
+        .iter()
+        .find_map(|l| l.split_whitespace().find(|w| w.ends_with("/metrics,")))
+        .unwrap_or_else(|| panic!("no metrics URL announced: {printed:?}"));
+    let healthz = metrics.replace("/metrics,", "/healthz");
+    let health = reqwest::get(&healthz).await.unwrap();
+    assert_eq!(health.status().as_u16(), 200, "{healthz}");
 
     let pid = child.id().unwrap();
     let killed = Command::new("sh")

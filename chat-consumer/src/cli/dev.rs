@@ -10,8 +10,8 @@ use connmix_mock::cli::EngineArgs;
 use connmix_mock::{MockEngine, ScriptConfig};
 use tokio_util::sync::CancellationToken;
 
-use super::run::{cancel_on_signal, consume};
-use super::{hasher, open, ConsumerArgs, DatabaseArgs};
+use super::run::{cancel_on_signal, consume, start_admin, Engine};
+use super::{hasher, open, ConsumerArgs, DatabaseArgs, HashArgs, ThreadsArgs};
 
 /// Demo accounts created on start when absent. Their password is public: demo use only.
 const DEMO_USERS: [(&str, &str); 2] = [
@@ -26,15 +26,23 @@ pub(super) struct DevArgs {
     engine: EngineArgs,
     #[command(flatten)]
     consumer: ConsumerArgs,
+    #[command(flatten)]
+    pub(super) hashing: HashArgs,
+    #[command(flatten)]
+    pub(super) threads: ThreadsArgs,
 }
 
 /// The engine script of the Redis sources, written out for the embedded engine's Lua host.
 const ENTRY_REDIS_LUA: &str = include_str!("../../../examples/engine/entry-redis.lua");
 /// Where dev looks for Redis unless told otherwise.
 const DEFAULT_REDIS_URL: &str = "redis://127.0.0.1:6379";
+/// Where dev serves /metrics, /healthz and /readyz unless told otherwise.
+const DEFAULT_ADMIN_ADDR: std::net::SocketAddr =
+    std::net::SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 6791);
 
 pub(super) async fn dev(database: &DatabaseArgs, args: &DevArgs) -> anyhow::Result<()> {
     let mut run = args.consumer.clone();
+    run.admin_addr.get_or_insert(DEFAULT_ADMIN_ADDR);
     let limits = run.limits()?;
     // Watched from the start: a SIGTERM while the engine, the database or the demo users are
     // being set up ends dev cleanly instead of killing it.
@@ -67,7 +75,8 @@ pub(super) async fn dev(database: &DatabaseArgs, args: &DevArgs) -> anyhow::Resu
         .await
         .context("cannot start the embedded engine")?;
     let db = open(database).await?;
-    let hasher = hasher(database, limits.hash_parallelism)?;
+    let hasher = hasher(&args.hashing, limits.hash_parallelism)?;
+    let admin = start_admin(run.admin_addr, &db).await?;
     for (name, email) in DEMO_USERS {
         let created = users::ensure(&db, &hasher, name, email, DEMO_PASSWORD)
             .await
@@ -87,6 +96,13 @@ pub(super) async fn dev(database: &DatabaseArgs, args: &DevArgs) -> anyhow::Resu
         banner,
         "  demo users: user1 and user2, password {DEMO_PASSWORD} (demo only: never reuse it)"
     );
+    if let Some(admin) = &admin {
+        let _ = writeln!(
+            banner,
+            "  metrics and health: http://{}/metrics, /healthz, /readyz",
+            admin.addr
+        );
+    }
     for node in engine.nodes() {
         let _ = writeln!(
             banner,
@@ -111,7 +127,12 @@ pub(super) async fn dev(database: &DatabaseArgs, args: &DevArgs) -> anyhow::Resu
         .engine
         .credentials()
         .map(|c| (c.user().to_owned(), c.password().to_owned()));
-    let served = consume(db, hasher, &run, &engine.center_host(), credentials, cancel).await;
+    let center = engine.center_host();
+    let target = Engine {
+        host: &center,
+        credentials,
+    };
+    let served = consume(db, hasher, &run, target, admin.as_ref(), cancel).await;
     engine.shutdown().await;
     if let Some(dir) = script_dir {
         let _ = std::fs::remove_dir_all(dir);

@@ -6,6 +6,7 @@ mod users;
 
 pub(crate) use run::DrainIncomplete;
 
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use anyhow::Context as _;
@@ -14,7 +15,7 @@ use chat_consumer::serve::SourceKind;
 use chat_consumer::service::password::Hasher;
 use chat_consumer::source::StreamConfig;
 use chat_consumer::{db, limits::Limits};
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, CommandFactory as _, Parser, Subcommand};
 use sea_orm::DatabaseConnection;
 
 /// The CONNMIX chat tutorial's backend: consumes the engine's chat queue and answers browsers.
@@ -27,22 +28,92 @@ pub(crate) struct Cli {
     run: RunArgs,
     #[command(flatten)]
     database: DatabaseArgs,
+    /// How log lines on standard error look: `text` for people, `json` (one object a line,
+    /// with `level`, `target` and the event's `fields`) for a log collector.
+    #[arg(long, env = "LOG_FORMAT", value_enum, default_value_t = LogFormat::Text, global = true)]
+    log_format: LogFormat,
+}
+
+/// `--log-format`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum LogFormat {
+    /// Human-readable lines, coloured on a terminal.
+    Text,
+    /// One JSON object a line.
+    Json,
+}
+
+/// The arguments of the command line, or of `args` in tests: [`Cli`]'s, with the
+/// environment variables of the embedded engine's options (which `connmix-mock` defines
+/// without any) added for `dev`.
+pub(crate) fn command() -> clap::Command {
+    Cli::command().mut_subcommand("dev", |dev| {
+        DEV_ENGINE_ENV
+            .iter()
+            .fold(dev, |dev, (id, env)| dev.mut_arg(*id, |arg| arg.env(*env)))
+    })
+}
+
+/// The environment variable of each embedded engine option of `dev` that has none.
+const DEV_ENGINE_ENV: [(&str, &str); 14] = [
+    ("bind", "CHAT_DEV_BIND"),
+    ("center_port", "CHAT_DEV_CENTER_PORT"),
+    ("api_port", "CHAT_DEV_API_PORT"),
+    ("chat_port", "CHAT_DEV_CHAT_PORT"),
+    ("nodes", "CHAT_DEV_NODES"),
+    ("topic_size", "CHAT_DEV_TOPIC_SIZE"),
+    ("max_browser_frame", "CHAT_DEV_MAX_BROWSER_FRAME"),
+    ("read_timeout", "CHAT_DEV_READ_TIMEOUT"),
+    ("dialect", "CHAT_DEV_DIALECT"),
+    ("api_user", "CHAT_DEV_API_USER"),
+    ("script", "CHAT_DEV_SCRIPT"),
+    ("redis", "CHAT_DEV_REDIS"),
+    ("server_option", "CHAT_DEV_SERVER_OPTION"),
+    (
+        "script_instruction_limit",
+        "CHAT_DEV_SCRIPT_INSTRUCTION_LIMIT",
+    ),
+];
+
+/// The runtime's threads option, of the commands that serve (`run`, `dev`).
+#[derive(Debug, Clone, Args)]
+struct ThreadsArgs {
     /// Threads that run the consumer. 1 runs everything on one thread, the cheapest per event:
     /// to use more cores, run more consumers (they share the queue) or raise this.
     #[arg(
         long,
         env = "CHAT_THREADS",
         default_value_t = 1,
-        global = true,
         value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..)
     )]
     threads: usize,
 }
 
 impl Cli {
+    /// The log format chosen.
+    pub(crate) fn log_format(&self) -> LogFormat {
+        self.log_format
+    }
+
+    /// Whether the command only administers (`migrate`, `users`): it then logs warnings and
+    /// errors only unless `RUST_LOG` says otherwise, and prints nothing but its result.
+    pub(crate) fn is_admin(&self) -> bool {
+        matches!(self.command, Some(Command::Migrate | Command::Users(_)))
+    }
+
+    /// Threads of the runtime: `--threads` of a serving command, one for the others.
+    fn threads(&self) -> usize {
+        match &self.command {
+            None => self.run.threads.threads,
+            Some(Command::Run(args)) => args.threads.threads,
+            Some(Command::Dev(args)) => args.threads.threads,
+            Some(Command::Migrate | Command::Users(_)) => 1,
+        }
+    }
+
     /// The async runtime the command runs on: one thread, or `--threads` workers.
     pub(crate) fn runtime(&self) -> std::io::Result<tokio::runtime::Runtime> {
-        match self.threads {
+        match self.threads() {
             1 => tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build(),
@@ -56,7 +127,7 @@ impl Cli {
     /// Whether the command should run on a worker rather than on the thread that blocks on it
     /// (with several threads, work done there would hop threads on every event).
     pub(crate) fn spawned(&self) -> bool {
-        self.threads > 1
+        self.threads() > 1
     }
 }
 
@@ -81,10 +152,12 @@ enum UsersCommand {
         /// Login name (unique).
         name: String,
         /// E-mail address.
-        #[arg(long)]
+        #[arg(long, env = "CHAT_USER_EMAIL")]
         email: String,
         #[command(flatten)]
         password: PasswordArgs,
+        #[command(flatten)]
+        hashing: HashArgs,
     },
     /// List users (never their passwords).
     List,
@@ -94,17 +167,20 @@ enum UsersCommand {
         name: String,
         #[command(flatten)]
         password: PasswordArgs,
+        #[command(flatten)]
+        hashing: HashArgs,
     },
 }
 
 #[derive(Args)]
 #[group(required = true, multiple = false)]
 struct PasswordArgs {
-    /// The password (visible to other local users in the process list; prefer --password-stdin).
-    #[arg(long)]
+    /// The password (visible to other local users in the process list; prefer
+    /// --password-stdin or the environment variable).
+    #[arg(long, env = "CHAT_USER_PASSWORD", hide_env_values = true)]
     password: Option<String>,
     /// Read the password from the first line of standard input.
-    #[arg(long)]
+    #[arg(long, env = "CHAT_USER_PASSWORD_STDIN")]
     password_stdin: bool,
 }
 
@@ -123,13 +199,23 @@ struct DatabaseArgs {
     #[arg(long, env = "DATABASE_URL", default_value = db::DEFAULT_URL, global = true)]
     database_url: String,
     /// Seconds to wait for the database server before giving up.
-    #[arg(long, default_value_t = 5, global = true)]
+    #[arg(
+        long,
+        env = "CHAT_DATABASE_TIMEOUT_SECS",
+        default_value_t = 5,
+        global = true
+    )]
     database_timeout_secs: u64,
+}
+
+/// The cost of new password hashes, for the commands that make them.
+#[derive(Debug, Clone, Args)]
+struct HashArgs {
     /// argon2id memory cost of new password hashes, in KiB.
-    #[arg(long, default_value_t = 19 * 1024, global = true)]
+    #[arg(long, env = "CHAT_ARGON2_MEMORY_KIB", default_value_t = 19 * 1024)]
     argon2_memory_kib: u32,
     /// argon2id passes of new password hashes.
-    #[arg(long, default_value_t = 2, global = true)]
+    #[arg(long, env = "CHAT_ARGON2_ITERATIONS", default_value_t = 2)]
     argon2_iterations: u32,
 }
 
@@ -151,44 +237,48 @@ struct RunArgs {
     api_password: Option<String>,
     #[command(flatten)]
     consumer: ConsumerArgs,
+    #[command(flatten)]
+    hashing: HashArgs,
+    #[command(flatten)]
+    threads: ThreadsArgs,
 }
 
 /// How the consumer works, whichever engine it talks to.
 #[derive(Debug, Clone, Args)]
 struct ConsumerArgs {
     /// Seconds to wait at start for a first engine node before giving up.
-    #[arg(long, default_value_t = 10)]
+    #[arg(long, env = "CHAT_ENGINE_TIMEOUT_SECS", default_value_t = 10)]
     engine_timeout_secs: u64,
     /// The queue topic the engine script pushes chat frames onto.
-    #[arg(long, default_value = "chat")]
+    #[arg(long, env = "CHAT_QUEUE", default_value = "chat")]
     queue: String,
     /// Longest chat message, in bytes.
-    #[arg(long, default_value_t = Limits::default().max_message_bytes)]
+    #[arg(long, env = "CHAT_MAX_MESSAGE_BYTES", default_value_t = Limits::default().max_message_bytes)]
     max_message_bytes: usize,
     /// Messages one user may send per second, sustained.
-    #[arg(long, default_value_t = Limits::default().messages_per_second)]
+    #[arg(long, env = "CHAT_MESSAGES_PER_SECOND", default_value_t = Limits::default().messages_per_second)]
     messages_per_second: f64,
     /// Messages one user may send in a burst.
-    #[arg(long, default_value_t = Limits::default().message_burst)]
+    #[arg(long, env = "CHAT_MESSAGE_BURST", default_value_t = Limits::default().message_burst)]
     message_burst: u32,
     /// Password hashes computed at once [default: number of CPUs].
-    #[arg(long)]
+    #[arg(long, env = "CHAT_HASH_PARALLELISM")]
     hash_parallelism: Option<usize>,
     /// Worker tasks; one connection's events always go to the same one, in order.
-    #[arg(long, default_value_t = Limits::default().workers)]
+    #[arg(long, env = "CHAT_WORKERS", default_value_t = Limits::default().workers)]
     workers: usize,
     /// Events waiting per worker before reading from the engine pauses.
-    #[arg(long, default_value_t = Limits::default().worker_queue)]
+    #[arg(long, env = "CHAT_WORKER_QUEUE", default_value_t = Limits::default().worker_queue)]
     worker_queue: usize,
     /// Seconds shutdown waits for events already received.
-    #[arg(long, default_value_t = Limits::default().drain_timeout.as_secs())]
+    #[arg(long, env = "CHAT_DRAIN_TIMEOUT_SECS", default_value_t = Limits::default().drain_timeout.as_secs())]
     drain_timeout_secs: u64,
     /// Failed logins allowed per name and per connection in each login window; later ones are
     /// refused without hashing until it ends (0: no limit).
-    #[arg(long, default_value_t = Limits::default().login_failures)]
+    #[arg(long, env = "CHAT_LOGIN_FAILURES", default_value_t = Limits::default().login_failures)]
     login_failures: u32,
     /// The login window, in seconds.
-    #[arg(long, default_value_t = Limits::default().login_window.as_secs())]
+    #[arg(long, env = "CHAT_LOGIN_WINDOW_SECS", default_value_t = Limits::default().login_window.as_secs())]
     login_window_secs: u64,
     /// Seconds between two checks for presence records a lost close event left behind
     /// (connections the engine no longer holds, nodes it no longer lists).
@@ -220,6 +310,10 @@ struct ConsumerArgs {
     /// Deliveries of a stream entry before it moves to the dead-letter stream `<queue>:dead`.
     #[arg(long, env = "CHAT_STREAM_MAX_DELIVERIES", default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..))]
     stream_max_deliveries: u32,
+    /// Serve /metrics (Prometheus), /healthz and /readyz over HTTP on this address, ip:port
+    /// [default: off; dev: 127.0.0.1:6791].
+    #[arg(long, env = "CHAT_ADMIN_ADDR")]
+    admin_addr: Option<SocketAddr>,
 }
 
 /// `--source`.
@@ -302,12 +396,15 @@ const WIRE_DUMPERS: [&str; 6] = [
     "reqwest",
 ];
 
-/// Logs to standard error; `RUST_LOG` filters, `info` by default. Whatever it says, the wire
-/// dumpers stop at `debug`, so no secret reaches the log; colours only on a terminal.
-pub(crate) fn init_logging() {
+/// Logs to standard error in `format`; `RUST_LOG` filters, by default `info`, or `warn` for
+/// an admin command (whose output is its result: no migration progress). Whatever `RUST_LOG`
+/// says, the wire dumpers stop at `debug`, so no secret reaches the log; colours only on a
+/// terminal, and never in JSON.
+pub(crate) fn init_logging(format: LogFormat, admin: bool) {
     use std::io::IsTerminal as _;
+    let default = if admin { "warn" } else { "info" };
     let mut filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
     if filter.max_level_hint() == Some(tracing_subscriber::filter::LevelFilter::TRACE) {
         for target in WIRE_DUMPERS {
             if let Ok(cap) = format!("{target}=debug").parse() {
@@ -315,11 +412,22 @@ pub(crate) fn init_logging() {
             }
         }
     }
-    tracing_subscriber::fmt()
+    let logs = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_ansi(std::io::stderr().is_terminal())
-        .with_writer(std::io::stderr)
-        .init();
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => logs.with_ansi(std::io::stderr().is_terminal()).init(),
+        LogFormat::Json => logs.json().with_ansi(false).init(),
+    }
+}
+
+/// Tells why the command failed: a plain `error: ...` line, or in JSON a log line with the
+/// error in its fields, so that a log collector reads every line.
+pub(crate) fn report_error(format: LogFormat, err: &anyhow::Error) {
+    match format {
+        LogFormat::Text => eprintln!("error: {err:#}"),
+        LogFormat::Json => tracing::error!(error = %format!("{err:#}"), "failed"),
+    }
 }
 
 /// Runs the chosen command.
@@ -328,7 +436,7 @@ pub(crate) async fn execute(cli: Cli) -> anyhow::Result<()> {
         command,
         run,
         database,
-        threads: _,
+        log_format: _,
     } = cli;
     match command.unwrap_or(Command::Run(run)) {
         Command::Run(args) => run::run(&database, &args).await,
@@ -350,7 +458,40 @@ async fn open(args: &DatabaseArgs) -> anyhow::Result<DatabaseConnection> {
     Ok(db)
 }
 
-fn hasher(args: &DatabaseArgs, parallelism: usize) -> anyhow::Result<Hasher> {
+fn hasher(args: &HashArgs, parallelism: usize) -> anyhow::Result<Hasher> {
     Hasher::with_cost(args.argon2_memory_kib, args.argon2_iterations, parallelism)
         .context("bad --argon2-memory-kib or --argon2-iterations")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every option of `cmd` and of its subcommands, as `path --option`, that has no
+    /// environment variable.
+    fn without_env(cmd: &clap::Command, path: &str, missing: &mut Vec<String>) {
+        for arg in cmd.get_arguments() {
+            let builtin = matches!(arg.get_id().as_str(), "help" | "version");
+            if !arg.is_positional() && !builtin && arg.get_env().is_none() {
+                missing.push(format!("{path} --{}", arg.get_id()));
+            }
+        }
+        for sub in cmd.get_subcommands() {
+            without_env(sub, &format!("{path} {}", sub.get_name()), missing);
+        }
+    }
+
+    #[test]
+    fn every_option_of_every_command_has_an_environment_variable() {
+        let mut cmd = command();
+        cmd.build();
+        let mut missing = Vec::new();
+        without_env(&cmd, "chat-consumer", &mut missing);
+        assert!(missing.is_empty(), "no env: {missing:?}");
+    }
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        command().debug_assert();
+    }
 }

@@ -13,11 +13,12 @@ pub(super) async fn execute(database: &DatabaseArgs, command: UsersCommand) -> a
             name,
             email,
             password,
+            hashing,
         } => {
             // Read the password before touching the database: nothing is written if it fails.
             let password = password.read()?;
             let db = open(database).await?;
-            let hash = hasher(database, 1)?.hash(&password).await?;
+            let hash = hasher(&hashing, 1)?.hash(&password).await?;
             let user = users::create(&db, &name, &email, hash)
                 .await
                 .with_context(|| format!("cannot add user `{name}`"))?;
@@ -36,10 +37,14 @@ pub(super) async fn execute(database: &DatabaseArgs, command: UsersCommand) -> a
                 );
             }
         }
-        UsersCommand::Passwd { name, password } => {
+        UsersCommand::Passwd {
+            name,
+            password,
+            hashing,
+        } => {
             let password = password.read()?;
             let db = open(database).await?;
-            let hash = hasher(database, 1)?.hash(&password).await?;
+            let hash = hasher(&hashing, 1)?.hash(&password).await?;
             users::set_password(&db, &name, hash)
                 .await
                 .with_context(|| format!("cannot set the password of `{name}`"))?;

@@ -5,10 +5,12 @@
 //! tutorial set a different key on failure and so froze the connection for good.)
 
 use connmix_protocol::chat::{op, ChatReply};
+use metrics::counter;
 
 use super::{reason, Ctx};
 use crate::engine::ChatEngine;
 use crate::service::{auth, presence};
+use crate::telemetry::names::LOGINS;
 
 /// Longest name worth looking up: the column holds 255 bytes.
 const MAX_NAME: usize = 255;
@@ -23,6 +25,7 @@ pub async fn auth<E: ChatEngine>(cx: &Ctx<'_, E>, name: &str, password: &str) {
     }
     if let Err(retry_in) = cx.chat.logins.check(name, cx.conn) {
         tracing::info!(?retry_in, "login throttled");
+        counter!(LOGINS, "result" => "throttled").increment(1);
         let why = ChatReply::error(op::AUTH, reason::too_many_logins(retry_in));
         return refuse(cx, why).await;
     }
@@ -31,18 +34,22 @@ pub async fn auth<E: ChatEngine>(cx: &Ctx<'_, E>, name: &str, password: &str) {
             cx.chat.names.remember(user.id, &user.name);
             if set_uid(cx, user.id).await {
                 tracing::info!(uid = user.id, "logged in");
+                counter!(LOGINS, "result" => "ok").increment(1);
                 cx.reply(ChatReply::auth_success(user.id, &user.name)).await;
             } else {
+                counter!(LOGINS, "result" => "error").increment(1);
                 cx.reply(ChatReply::error(op::AUTH, reason::INTERNAL)).await;
             }
         }
         Ok(None) => {
             cx.chat.logins.failed(name, cx.conn);
             tracing::info!("login refused");
+            counter!(LOGINS, "result" => "failed").increment(1);
             refuse(cx, ChatReply::error(op::AUTH, reason::BAD_LOGIN)).await;
         }
         Err(err) => {
             tracing::error!(error = %err, "login failed");
+            counter!(LOGINS, "result" => "error").increment(1);
             refuse(cx, ChatReply::error(op::AUTH, reason::INTERNAL)).await;
         }
     }

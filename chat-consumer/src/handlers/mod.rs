@@ -18,6 +18,7 @@ use std::sync::atomic::Ordering;
 
 use crate::chat::Chat;
 use crate::engine::{ChatEngine, Conn};
+use crate::telemetry::{Outcome, OutcomeCell};
 
 /// Error texts the browser sees.
 pub mod reason {
@@ -60,6 +61,8 @@ pub struct Ctx<'a, E> {
     /// The id of the queue entry the frame came in (a Redis stream entry id), when the source
     /// may deliver it again; its message is then published only once.
     pub entry: Option<&'a str>,
+    /// How the event ended, for the metrics: set by [`Ctx::reply`].
+    pub(crate) outcome: OutcomeCell,
 }
 
 impl<'a, E: ChatEngine> Ctx<'a, E> {
@@ -70,6 +73,7 @@ impl<'a, E: ChatEngine> Ctx<'a, E> {
             conn,
             user,
             entry: None,
+            outcome: OutcomeCell::default(),
         }
     }
 
@@ -77,13 +81,25 @@ impl<'a, E: ChatEngine> Ctx<'a, E> {
     /// A browser that has left is no failure: counted ([`Chat::replies_to_gone`]), logged at
     /// debug.
     pub(crate) async fn reply(&self, reply: ChatReply) {
+        match &reply {
+            ChatReply::Error { error, .. } if error == reason::INTERNAL => {
+                self.outcome.report(Outcome::Failed);
+            }
+            ChatReply::Error { .. } | ChatReply::FormatError => {
+                self.outcome.report(Outcome::Refused);
+            }
+            _ => {}
+        }
         match self.chat.engine.send(self.conn, reply.to_json()).await {
             Ok(()) => {}
             Err(err) if err.is_connection_gone() => {
                 self.chat.replies_to_gone.fetch_add(1, Ordering::Relaxed);
                 tracing::debug!(error = %err, "reply to a connection that is gone");
             }
-            Err(err) => tracing::warn!(error = %err, "cannot send reply"),
+            Err(err) => {
+                self.outcome.report(Outcome::Failed);
+                tracing::warn!(error = %err, "cannot send reply");
+            }
         }
     }
 }

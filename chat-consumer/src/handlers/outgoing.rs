@@ -49,6 +49,7 @@ pub(crate) async fn admit<'a, E>(
         None => chat.rate.try_acquire(uid),
     };
     if !admitted {
+        metrics::counter!(crate::telemetry::names::RATE_LIMITED).increment(1);
         return Err(reason::RATE_LIMITED);
     }
     Ok(Outgoing { uid, text })

@@ -120,7 +120,11 @@ impl Hasher {
         })?;
         let (tx, rx) = tokio::sync::oneshot::channel();
         self.pool.run(Box::new(move || {
-            let _ = tx.send(work());
+            let started = std::time::Instant::now();
+            let done = work();
+            metrics::histogram!(crate::telemetry::names::PASSWORD_HASH_SECONDS)
+                .record(started.elapsed().as_secs_f64());
+            let _ = tx.send(done);
         }))?;
         rx.await.map_err(|err| {
             Error::new(ErrorKind::Password, "password hashing thread failed").with_source(err)

@@ -6,6 +6,7 @@
 use std::time::Duration;
 
 use anyhow::Context as _;
+use chat_consumer::admin::Readiness;
 use chat_consumer::limits::Limits;
 use chat_consumer::service::password::Hasher;
 use chat_consumer::service::users;
@@ -23,6 +24,8 @@ pub struct Setup {
     pub db: DatabaseConnection,
     pub cancel: CancellationToken,
     pub served: tokio::task::JoinHandle<chat_consumer::Result<Stopped>>,
+    /// What `/readyz` would say of the consumer's engine connections.
+    pub readiness: Readiness,
 }
 
 /// What runs on the engine's browser side.
@@ -87,8 +90,10 @@ pub async fn start_in(
         let hash = hasher.hash(password).await?;
         users::create(&db, name, &format!("{name}@example.com"), hash).await?;
     }
+    let readiness = Readiness::new();
     let consumer = Consumer {
         engine_timeout: WAIT,
+        readiness: readiness.clone(),
         limits: Limits {
             drain_timeout: Duration::from_secs(5),
             ..Limits::default()
@@ -109,5 +114,6 @@ pub async fn start_in(
         db,
         cancel,
         served,
+        readiness,
     })
 }
