@@ -43,6 +43,7 @@ struct Inner {
 
 /// What `mesh.publish` reports.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub struct PublishResult {
     /// Connections the data was delivered to.
     pub delivered: u64,
@@ -51,6 +52,12 @@ pub struct PublishResult {
 }
 
 impl PublishResult {
+    /// A result of `delivered` connections reached and `failed` missed: for test doubles of
+    /// code that publishes.
+    pub fn new(delivered: u64, failed: u64) -> Self {
+        Self { delivered, failed }
+    }
+
     pub(crate) fn from_result(result: &CallResult) -> Self {
         Self {
             delivered: result.delivered().unwrap_or(0),

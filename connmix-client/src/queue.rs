@@ -9,6 +9,7 @@ use tokio::sync::mpsc;
 
 /// One message a node's script pushed onto a consumed queue.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub struct QueueEvent {
     /// The node that delivered it, which holds the browser connection.
     pub node: NodeId,
@@ -22,6 +23,22 @@ pub struct QueueEvent {
 }
 
 impl QueueEvent {
+    /// An event as `node` would deliver it: for tests of code that consumes, and for sources
+    /// other than the engine that yield the same events.
+    pub fn new(
+        node: impl Into<NodeId>,
+        client: impl Into<ClientId>,
+        topic: impl Into<String>,
+        data: RawJson,
+    ) -> Self {
+        Self {
+            node: node.into(),
+            client: client.into(),
+            topic: topic.into(),
+            data,
+        }
+    }
+
     /// The browser connection, to answer it with `conn.call`s.
     pub fn conn(&self) -> ConnRef {
         ConnRef {
