@@ -322,7 +322,8 @@ impl Client {
         require_success(&self.route(Route::Prefer(&conn.node), call).await?)
     }
 
-    /// Sends a frame to every connection subscribed to `channel` (`mesh.publish`).
+    /// Sends a frame to every connection subscribed to `channel` (`mesh.publish`), as given
+    /// (see [`PushClient::publish`](crate::PushClient::publish) on what a page can show).
     pub async fn publish(
         &self,
         channel: &str,

@@ -106,7 +106,8 @@ impl PushClient {
         }
     }
 
-    /// `POST /v1/mesh/send`: a frame to one connection.
+    /// `POST /v1/mesh/send`: a frame to one connection, as given (see
+    /// [`publish`](Self::publish) on what a page can show).
     pub async fn send(
         &self,
         client: ClientId,
@@ -121,6 +122,12 @@ impl PushClient {
     }
 
     /// `POST /v1/mesh/publish`: a frame to every subscriber of a channel.
+    ///
+    /// The engine sends `data` to each subscriber as one WebSocket frame, as given (text or
+    /// binary): nothing is wrapped around it. Whether a browser can show it is up to its page;
+    /// the tutorial's chat page shows only chat deliveries (publish
+    /// `ChatReply::Delivery(..).to_json()` of [`connmix_protocol::chat`]) and reports any other
+    /// frame as unreadable.
     pub async fn publish(
         &self,
         channel: &str,
