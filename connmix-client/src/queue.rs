@@ -4,7 +4,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use connmix_protocol::{ClientId, NodeId, RawJson};
-use futures_util::Stream;
+use futures_util::stream::{FusedStream, Stream};
 use tokio::sync::mpsc;
 
 /// One message a node's script pushed onto a consumed queue.
@@ -140,19 +140,29 @@ impl ConnRef {
 /// Backed by a bounded channel: when the application falls behind, node connections stop
 /// reading new messages until it catches up. Ends after [`Client::unpop`](crate::Client::unpop),
 /// shutdown, or when every `Client` handle is dropped.
+///
+/// A [`FusedStream`]: once it has yielded `None` it reports
+/// [`is_terminated`](FusedStream::is_terminated) and keeps yielding `None`, so it can sit in a
+/// `select!` loop with `select_next_some`.
 #[derive(Debug)]
 pub struct EventStream {
     rx: mpsc::Receiver<QueueEvent>,
+    ended: bool,
 }
 
 impl EventStream {
     pub(crate) fn new(rx: mpsc::Receiver<QueueEvent>) -> Self {
-        Self { rx }
+        Self { rx, ended: false }
     }
 
     /// The next message; `None` once the stream has ended.
     pub async fn recv(&mut self) -> Option<QueueEvent> {
-        self.rx.recv().await
+        if self.ended {
+            return None;
+        }
+        let next = self.rx.recv().await;
+        self.ended = next.is_none();
+        next
     }
 }
 
@@ -160,7 +170,20 @@ impl Stream for EventStream {
     type Item = QueueEvent;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<QueueEvent>> {
-        self.rx.poll_recv(cx)
+        if self.ended {
+            return Poll::Ready(None);
+        }
+        let next = self.rx.poll_recv(cx);
+        if let Poll::Ready(None) = next {
+            self.ended = true;
+        }
+        next
+    }
+}
+
+impl FusedStream for EventStream {
+    fn is_terminated(&self) -> bool {
+        self.ended
     }
 }
 
@@ -210,6 +233,32 @@ mod tests {
         ] {
             assert_eq!(event(data).kind(), EventKind::Other, "{data}");
         }
+    }
+
+    #[tokio::test]
+    async fn the_stream_reports_terminated_after_its_end_and_stays_ended() {
+        use futures_util::StreamExt;
+
+        let (tx, rx) = mpsc::channel(4);
+        let mut stream = EventStream::new(rx);
+        tx.send(event("{}")).await.expect("stream open");
+        drop(tx);
+        assert!(!stream.is_terminated());
+        assert_eq!(stream.next().await.map(|e| e.client), Some(ClientId(42)));
+        assert!(!stream.is_terminated(), "the end is not known before None");
+        assert!(stream.next().await.is_none());
+        assert!(stream.is_terminated());
+        assert!(stream.next().await.is_none());
+        assert!(stream.recv().await.is_none());
+    }
+
+    #[tokio::test]
+    async fn recv_reaching_the_end_terminates_the_stream_too() {
+        let (tx, rx) = mpsc::channel::<QueueEvent>(1);
+        let mut stream = EventStream::new(rx);
+        drop(tx);
+        assert!(stream.recv().await.is_none());
+        assert!(stream.is_terminated());
     }
 
     #[test]
