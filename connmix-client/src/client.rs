@@ -22,7 +22,7 @@ use crate::queue::{ConnRef, EventStream};
 use crate::shared::Shared;
 use crate::state::{ClientState, ConnectionEvent, NodeState};
 use crate::supervisor::{Supervisor, SupervisorCommand};
-use crate::transport::{http_client, tls_config};
+use crate::transport::{http_client, require_tls, tls_config};
 
 /// A connection to a CONNMIX cluster: every engine node, kept connected.
 ///
@@ -86,6 +86,7 @@ impl Client {
         let url = CenterUrl::parse(&options.center, options.tls)?;
         let mut options = options;
         options.tls = url.tls();
+        require_tls(options.tls)?;
         let tls = tls_config(&options.root_certificates)?;
         let http = http_client(&tls, options.connect_timeout)?;
         let center = Center::new(http, url, options.credentials.clone());

@@ -27,6 +27,7 @@ mod endpoint;
 mod error;
 mod node;
 mod options;
+#[cfg(feature = "http-push")]
 mod push;
 mod queue;
 mod shared;
@@ -39,6 +40,7 @@ pub use client::{Client, PublishResult};
 pub use credentials::Credentials;
 pub use error::{ClientError, ClientErrorKind};
 pub use options::ClientBuilder;
+#[cfg(feature = "http-push")]
 pub use push::{PushClient, PushClientBuilder};
 pub use queue::{ConnRef, EventKind, EventStream, QueueEvent};
 pub use state::{ClientState, ConnectionEvent, DisconnectReason, NodeState};

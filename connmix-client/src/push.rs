@@ -9,7 +9,7 @@ use crate::client::{require_success, PublishResult};
 use crate::credentials::Credentials;
 use crate::endpoint::node_http_base;
 use crate::error::{ClientError, ClientErrorKind};
-use crate::transport::{check_status, http_client, tls_config, with_causes};
+use crate::transport::{check_status, http_client, require_tls, tls_config, with_causes};
 
 /// Pushes to browser connections through one node's HTTP API: for programs that only push,
 /// such as web handlers. The engine routes across the mesh, so any node will do.
@@ -83,6 +83,7 @@ impl PushClientBuilder {
         if node.is_empty() {
             return Err(ClientError::config("push: empty node address"));
         }
+        require_tls(tls)?;
         let tls_config = tls_config(&self.root_certificates)?;
         Ok(PushClient {
             http: http_client(&tls_config, self.timeout)?,
