@@ -2,7 +2,7 @@
 
 use std::time::Instant;
 
-use connmix_protocol::chat::{op, ChatRequest, ChatRequestError};
+use connmix_protocol::chat::{op, ChatReply, ChatRequest, ChatRequestError};
 use connmix_protocol::script::ScriptEvent;
 use connmix_protocol::RawJson;
 use tracing::Instrument;
@@ -112,6 +112,12 @@ impl<E: ChatEngine> Chat<E> {
             }
             ChatRequest::SendBroadcast { text } => send_broadcast::send_broadcast(cx, text).await,
             ChatRequest::Ping => ping::ping(cx).await,
+            // An op a later connmix-protocol parses and this consumer does not handle yet:
+            // the browser hears so rather than waiting for an answer.
+            other => {
+                cx.reply(ChatReply::error(other.op(), "unsupported op"))
+                    .await
+            }
         }
     }
 }
@@ -145,6 +151,11 @@ pub(crate) fn decode(data: &RawJson) -> Decoded {
                 user: logged_in(uid),
                 request: ChatRequest::parse(&frame.data),
             }
+        }
+        // A kind of script event a later connmix-protocol decodes: nothing to answer.
+        other => {
+            tracing::debug!(event = ?other, "ignored script event");
+            Decoded::Nothing
         }
     }
 }

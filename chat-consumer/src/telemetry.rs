@@ -160,7 +160,8 @@ pub(crate) fn engine_call_failed(err: &ClientError) {
             ErrorCode::UnpopFailed => "203",
             ErrorCode::ConnCallFailed => "301",
             ErrorCode::SendFailed => "401",
-            ErrorCode::Unknown(_) => "other",
+            // Codes the engine may add.
+            _ => "other",
         },
         ClientErrorKind::Timeout => "timeout",
         ClientErrorKind::Disconnected => "disconnected",

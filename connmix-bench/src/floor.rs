@@ -238,13 +238,13 @@ impl Node {
         channel: &str,
         text: &str,
     ) -> anyhow::Result<()> {
-        let delivery = DeliveryRef {
+        let delivery = DeliveryRef::new(
             channel,
             uid,
-            from: self.names.get(&uid).map(String::as_str),
+            self.names.get(&uid).map(String::as_str),
             text,
-            time: Some(now_millis()),
-        };
+            Some(now_millis()),
+        );
         self.inner.clear();
         serde_json::to_writer(StringWriter(&mut self.inner), &delivery)?;
         let inner = std::mem::take(&mut self.inner);

@@ -352,6 +352,19 @@ fn chat_expect(
         // Every user has one connection: the one `event` addressed.
         ChatRequest::SendToUser { user, text } => delivered(user, text, &[user_conn(pop, conn)]),
         ChatRequest::SendBroadcast { text } => delivered("broadcast", text, &pop.broadcast),
+        // An op a later connmix-protocol parses: the consumer answers that it is unsupported.
+        other => {
+            let refusal: Arc<str> = ChatReply::error(other.op(), "unsupported op")
+                .to_json()
+                .into();
+            return (
+                vec![Expect::reply(conn, Arc::clone(&refusal))],
+                vec![Call::Send {
+                    conn,
+                    data: refusal,
+                }],
+            );
+        }
     };
     let ack = pop.canned.success(op);
     expect.push(Expect::reply(conn, Arc::clone(&ack)));

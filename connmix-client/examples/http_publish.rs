@@ -2,7 +2,16 @@
 //!
 //! A pusher that needs no WebSocket: publishes one message to a channel over a node's HTTP
 //! API, as a web handler would, and prints how many connections received it.
+//!
+//! What it publishes is a chat delivery, the frame the chat consumer sends for a room message:
+//! `{"event":"subscribe","channel":<channel>,"data":"uid:0,message:<text>","uid":0,
+//! "from":"http_publish","text":<text>}`. The chat page (`http://127.0.0.1:6790/` on the mock)
+//! shows it in that channel, from `http_publish`, to every page subscribed to it (join the
+//! room, or use `broadcast`, the channel every logged-in page is on). The engine delivers the
+//! data as given: a plain text such as `hello` would reach the same pages as a frame they
+//! cannot read.
 
+use connmix_client::protocol::chat::{ChatReply, Delivery};
 use connmix_client::PushClient;
 
 #[tokio::main]
@@ -20,7 +29,11 @@ async fn main() -> anyhow::Result<()> {
         builder = builder.credentials(user, password);
     }
     let push = builder.build()?;
-    let sent = push.publish(&channel, text).await?;
+    // uid 0 is no user: the page shows the `from` name instead.
+    let delivery = Delivery::new(&channel, 0, Some("http_publish"), &text, None);
+    let sent = push
+        .publish(&channel, ChatReply::Delivery(delivery).to_json())
+        .await?;
     println!(
         "{channel}: delivered to {}, failed for {}",
         sent.delivered, sent.failed

@@ -8,6 +8,7 @@ use std::time::Duration;
 /// shortened by a random part of up to `jitter` of itself so that many consumers cut off at
 /// once do not come back in lockstep.
 #[derive(Debug, Clone, Copy, PartialEq)]
+#[non_exhaustive]
 pub struct Backoff {
     /// Delay before the first retry.
     pub initial: Duration,
@@ -31,6 +32,17 @@ impl Default for Backoff {
 }
 
 impl Backoff {
+    /// Delays from `initial` doubling up to `max`, with the default jitter (20 %). The fields
+    /// are public: set [`multiplier`](Self::multiplier) or [`jitter`](Self::jitter) on the
+    /// value to change the rest.
+    pub fn new(initial: Duration, max: Duration) -> Self {
+        Self {
+            initial,
+            max,
+            ..Self::default()
+        }
+    }
+
     /// The delay before attempt `attempt` (1-based; 0 is treated as 1).
     ///
     /// `random` is a value in `0.0..1.0` supplied by the caller, which keeps this a pure

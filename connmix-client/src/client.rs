@@ -22,7 +22,7 @@ use crate::queue::{ConnRef, EventStream};
 use crate::shared::Shared;
 use crate::state::{ClientState, ConnectionEvent, NodeState};
 use crate::supervisor::{Supervisor, SupervisorCommand};
-use crate::transport::{http_client, tls_config};
+use crate::transport::{http_client, require_tls, tls_config};
 
 /// A connection to a CONNMIX cluster: every engine node, kept connected.
 ///
@@ -43,6 +43,7 @@ struct Inner {
 
 /// What `mesh.publish` reports.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub struct PublishResult {
     /// Connections the data was delivered to.
     pub delivered: u64,
@@ -51,6 +52,12 @@ pub struct PublishResult {
 }
 
 impl PublishResult {
+    /// A result of `delivered` connections reached and `failed` missed: for test doubles of
+    /// code that publishes.
+    pub fn new(delivered: u64, failed: u64) -> Self {
+        Self { delivered, failed }
+    }
+
     pub(crate) fn from_result(result: &CallResult) -> Self {
         Self {
             delivered: result.delivered().unwrap_or(0),
@@ -79,6 +86,7 @@ impl Client {
         let url = CenterUrl::parse(&options.center, options.tls)?;
         let mut options = options;
         options.tls = url.tls();
+        require_tls(options.tls)?;
         let tls = tls_config(&options.root_certificates)?;
         let http = http_client(&tls, options.connect_timeout)?;
         let center = Center::new(http, url, options.credentials.clone());
@@ -315,7 +323,8 @@ impl Client {
         require_success(&self.route(Route::Prefer(&conn.node), call).await?)
     }
 
-    /// Sends a frame to every connection subscribed to `channel` (`mesh.publish`).
+    /// Sends a frame to every connection subscribed to `channel` (`mesh.publish`), as given
+    /// (see [`PushClient::publish`](crate::PushClient::publish) on what a page can show).
     pub async fn publish(
         &self,
         channel: &str,

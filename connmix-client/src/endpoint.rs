@@ -70,6 +70,7 @@ pub(crate) fn node_ws_url(api_server: &str, api: &str, tls: bool) -> String {
 }
 
 /// `http(s)://<api_server>`: the base of a node's HTTP push API.
+#[cfg(feature = "http-push")]
 pub(crate) fn node_http_base(api_server: &str, tls: bool) -> String {
     let scheme = if tls { "https" } else { "http" };
     format!("{scheme}://{}", authority(api_server))
@@ -116,6 +117,7 @@ mod tests {
             node_ws_url("http://10.0.0.2:6789/", "v2", true),
             "wss://10.0.0.2:6789/ws/v2"
         );
+        #[cfg(feature = "http-push")]
         assert_eq!(
             node_http_base("10.0.0.2:6789", true),
             "https://10.0.0.2:6789"

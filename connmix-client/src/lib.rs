@@ -1,26 +1,4 @@
-//! Async client of the CONNMIX distributed long-connection engine.
-//!
-//! ```no_run
-//! use connmix_client::Client;
-//! use futures_util::StreamExt;
-//!
-//! # async fn run() -> Result<(), connmix_client::ClientError> {
-//! // Discover the cluster through the center and connect to every node.
-//! let client = Client::builder("127.0.0.1:6787").connect().await?;
-//!
-//! // Take the `chat` queue of every node, now and after any reconnect.
-//! let mut events = client.consume(&["chat"]).await?;
-//! while let Some(event) = events.next().await {
-//!     // Answer on the node that holds the browser connection.
-//!     client.set_context_value(&event.conn(), "uid", 1).await?;
-//!     client.subscribe(&event.conn(), &["room_101"]).await?;
-//!     let sent = client.publish("room_101", "hello").await?;
-//!     println!("delivered to {}", sent.delivered);
-//! }
-//! client.shutdown(std::time::Duration::from_secs(5)).await;
-//! # Ok(())
-//! # }
-//! ```
+#![doc = include_str!("../README.md")]
 //!
 //! # How it works
 //! [`Client`] is a cheap handle. A supervisor task reads the center's node list (at start,
@@ -49,6 +27,7 @@ mod endpoint;
 mod error;
 mod node;
 mod options;
+#[cfg(feature = "http-push")]
 mod push;
 mod queue;
 mod shared;
@@ -61,8 +40,9 @@ pub use client::{Client, PublishResult};
 pub use credentials::Credentials;
 pub use error::{ClientError, ClientErrorKind};
 pub use options::ClientBuilder;
+#[cfg(feature = "http-push")]
 pub use push::{PushClient, PushClientBuilder};
-pub use queue::{ConnRef, EventStream, QueueEvent};
+pub use queue::{ConnRef, EventKind, EventStream, QueueEvent};
 pub use state::{ClientState, ConnectionEvent, DisconnectReason, NodeState};
 
 pub use connmix_protocol::{

@@ -91,7 +91,9 @@ impl ClientBuilder {
         self
     }
 
-    /// Reach the center over `https` and the nodes over `wss`.
+    /// Reach the center over `https` and the nodes over `wss`. Needs the `tls` feature (on by
+    /// default): without it, [`connect`](Self::connect) fails with
+    /// [`Config`](crate::ClientErrorKind::Config).
     pub fn tls(mut self, tls: bool) -> Self {
         self.options.tls = tls;
         self

@@ -9,7 +9,7 @@ use crate::client::{require_success, PublishResult};
 use crate::credentials::Credentials;
 use crate::endpoint::node_http_base;
 use crate::error::{ClientError, ClientErrorKind};
-use crate::transport::{check_status, http_client, tls_config, with_causes};
+use crate::transport::{check_status, http_client, require_tls, tls_config, with_causes};
 
 /// Pushes to browser connections through one node's HTTP API: for programs that only push,
 /// such as web handlers. The engine routes across the mesh, so any node will do.
@@ -83,6 +83,7 @@ impl PushClientBuilder {
         if node.is_empty() {
             return Err(ClientError::config("push: empty node address"));
         }
+        require_tls(tls)?;
         let tls_config = tls_config(&self.root_certificates)?;
         Ok(PushClient {
             http: http_client(&tls_config, self.timeout)?,
@@ -106,7 +107,8 @@ impl PushClient {
         }
     }
 
-    /// `POST /v1/mesh/send`: a frame to one connection.
+    /// `POST /v1/mesh/send`: a frame to one connection, as given (see
+    /// [`publish`](Self::publish) on what a page can show).
     pub async fn send(
         &self,
         client: ClientId,
@@ -121,6 +123,12 @@ impl PushClient {
     }
 
     /// `POST /v1/mesh/publish`: a frame to every subscriber of a channel.
+    ///
+    /// The engine sends `data` to each subscriber as one WebSocket frame, as given (text or
+    /// binary): nothing is wrapped around it. Whether a browser can show it is up to its page;
+    /// the tutorial's chat page shows only chat deliveries (publish
+    /// `ChatReply::Delivery(..).to_json()` of [`connmix_protocol::chat`]) and reports any other
+    /// frame as unreadable.
     pub async fn publish(
         &self,
         channel: &str,

@@ -1,7 +1,6 @@
 //! State shared by the handle, the supervisor and the node tasks.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
 
 use arc_swap::ArcSwap;
 use connmix_protocol::NodeId;
@@ -12,13 +11,14 @@ use tokio_util::task::TaskTracker;
 use crate::node::NodeMap;
 use crate::options::Options;
 use crate::state::{ClientState, ConnectionEvent, NodeState};
+use crate::transport::TlsConfig;
 
 /// Everything the background tasks need; never holds the handle itself, so dropping the last
 /// [`Client`](crate::Client) is seen by the tasks through `cancel`.
 #[derive(Debug)]
 pub(crate) struct Shared {
     pub(crate) options: Options,
-    pub(crate) tls: Arc<rustls::ClientConfig>,
+    pub(crate) tls: TlsConfig,
     pub(crate) events: broadcast::Sender<ConnectionEvent>,
     pub(crate) state: watch::Sender<ClientState>,
     /// The current nodes; read lock-free on every call.
@@ -31,7 +31,7 @@ pub(crate) struct Shared {
 }
 
 impl Shared {
-    pub(crate) fn new(options: Options, tls: Arc<rustls::ClientConfig>) -> Self {
+    pub(crate) fn new(options: Options, tls: TlsConfig) -> Self {
         let (events, _) = broadcast::channel(256);
         let (state, _) = watch::channel(ClientState::default());
         Self {

@@ -76,6 +76,7 @@ impl std::fmt::Display for DisconnectReason {
 
 /// The state of one node connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum NodeState {
     /// The first connect attempt is under way.
     Connecting,
@@ -90,6 +91,7 @@ pub enum NodeState {
 
 /// A snapshot of every node connection, published through a `watch` channel.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ClientState {
     /// Each known node and its connection state.
     pub nodes: BTreeMap<NodeId, NodeState>,

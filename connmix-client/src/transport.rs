@@ -1,18 +1,49 @@
 //! TLS configuration and the HTTP client shared by center reads and pushes.
 
+#[cfg(feature = "tls")]
 use std::sync::Arc;
 use std::time::Duration;
 
 use crate::error::{ClientError, ClientErrorKind};
+
+/// The TLS client configuration every connection of a client shares.
+#[cfg(feature = "tls")]
+pub(crate) type TlsConfig = Arc<rustls::ClientConfig>;
+
+/// Without the `tls` feature there is nothing to configure: `https` and `wss` are refused.
+#[cfg(not(feature = "tls"))]
+#[derive(Debug, Clone)]
+pub(crate) struct TlsConfig;
+
+/// Refuses TLS when the crate was built without its `tls` feature, at setup rather than at
+/// every connect attempt.
+pub(crate) fn require_tls(tls: bool) -> Result<(), ClientError> {
+    if tls && !cfg!(feature = "tls") {
+        return Err(ClientError::config(
+            "TLS (https, wss) needs the `tls` feature of connmix-client",
+        ));
+    }
+    Ok(())
+}
+
+/// Without TLS support, extra root certificates cannot be used.
+#[cfg(not(feature = "tls"))]
+pub(crate) fn tls_config(extra_roots: &[Vec<u8>]) -> Result<TlsConfig, ClientError> {
+    if !extra_roots.is_empty() {
+        return Err(ClientError::config(
+            "root certificates need the `tls` feature of connmix-client",
+        ));
+    }
+    Ok(TlsConfig)
+}
 
 /// A rustls client configuration with the `ring` provider, the webpki root certificates and
 /// `extra_roots` (DER), for clusters behind a private certificate authority.
 ///
 /// Built explicitly rather than through a process-wide default provider, so that linking this
 /// crate never depends on what else the application installed.
-pub(crate) fn tls_config(
-    extra_roots: &[Vec<u8>],
-) -> Result<Arc<rustls::ClientConfig>, ClientError> {
+#[cfg(feature = "tls")]
+pub(crate) fn tls_config(extra_roots: &[Vec<u8>]) -> Result<TlsConfig, ClientError> {
     let mut roots = rustls::RootCertStore::empty();
     roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
     for der in extra_roots {
@@ -31,11 +62,15 @@ pub(crate) fn tls_config(
 
 /// An HTTP client using `tls`, with a per-request timeout.
 pub(crate) fn http_client(
-    tls: &rustls::ClientConfig,
+    tls: &TlsConfig,
     timeout: Duration,
 ) -> Result<reqwest::Client, ClientError> {
-    reqwest::Client::builder()
-        .tls_backend_preconfigured(tls.clone())
+    let builder = reqwest::Client::builder();
+    #[cfg(feature = "tls")]
+    let builder = builder.tls_backend_preconfigured(rustls::ClientConfig::clone(tls));
+    #[cfg(not(feature = "tls"))]
+    let _ = tls;
+    builder
         .timeout(timeout)
         .connect_timeout(timeout)
         .build()
@@ -96,6 +131,12 @@ mod tests {
         .unwrap_err();
         assert_eq!(err.kind(), ClientErrorKind::Discovery);
         assert!(check_status(reqwest::StatusCode::OK, "x", ClientErrorKind::Http).is_ok());
+    }
+
+    #[test]
+    fn tls_is_refused_only_without_the_tls_feature() {
+        assert!(require_tls(false).is_ok());
+        assert_eq!(require_tls(true).is_ok(), cfg!(feature = "tls"));
     }
 
     #[test]

@@ -1,4 +1,5 @@
 //! Basic credentials on the center, the node WebSockets and the HTTP push API.
+#![cfg(feature = "http-push")]
 
 mod common;
 

@@ -7,6 +7,7 @@ use std::collections::HashSet;
 use common::*;
 use connmix_client::{ClientErrorKind, Dialect, ErrorCode};
 use connmix_mock::{MockConfig, MockEngine};
+use futures_util::stream::FusedStream;
 use futures_util::StreamExt;
 use serde_json::json;
 
@@ -70,6 +71,8 @@ async fn unpop_ends_the_stream_and_stops_consumption() {
     within("a consumer", engine.wait_for_consumers("chat", 1)).await;
     client.unpop().await.unwrap();
     assert!(within("stream end", stream.next()).await.is_none());
+    // A fused stream: a select! loop can tell it has ended.
+    assert!(stream.is_terminated());
     // The topic is free again: consuming it anew is no error.
     let _again = client.consume(&["chat"]).await.unwrap();
     client.shutdown(WAIT).await;

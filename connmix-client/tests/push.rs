@@ -1,4 +1,5 @@
 //! The HTTP push API client.
+#![cfg(feature = "http-push")]
 
 mod common;
 

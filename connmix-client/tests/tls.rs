@@ -1,4 +1,5 @@
 //! TLS: `https` to the center and pushes, `wss` to the nodes, trusting a private CA.
+#![cfg(all(feature = "tls", feature = "http-push"))]
 
 mod common;
 

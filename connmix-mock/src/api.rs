@@ -220,6 +220,14 @@ impl ApiConnection {
                 ErrorCode::InvalidArgument,
                 format!("unknown method `{method}`"),
             )),
+            // A call a later connmix-protocol knows and this mock does not implement yet.
+            other => Err(EngineError::new(
+                ErrorCode::InvalidArgument,
+                format!(
+                    "method `{}` is not supported by the mock",
+                    other.known_method().unwrap_or("?")
+                ),
+            )),
         }
     }
 

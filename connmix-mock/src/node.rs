@@ -181,6 +181,13 @@ impl Runtime {
                     format!("unknown function `{name}`"),
                 ))
             }
+            // A function a later connmix-protocol knows and this mock does not implement yet.
+            other => {
+                return Err(EngineError::new(
+                    ErrorCode::InvalidArgument,
+                    format!("function `{}` is not supported by the mock", other.name()),
+                ))
+            }
         }
         Ok(CallResult::ok())
     }

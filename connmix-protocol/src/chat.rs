@@ -40,6 +40,7 @@ pub const JSON_FORMAT_ERROR: &str = "Json format error";
 #[derive(Clone, PartialEq, Eq)]
 #[cfg_attr(feature = "structural-serde", derive(Serialize, Deserialize))]
 #[cfg_attr(feature = "structural-serde", serde(rename_all = "snake_case"))]
+#[non_exhaustive]
 pub enum ChatRequest {
     /// `{"op":"auth","args":[name, password]}`.
     Auth {
@@ -137,6 +138,7 @@ fn clip(mut text: String, max: usize) -> String {
 
 /// Why a browser frame is not a chat request. The `Display` text is what the browser is told.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum ChatRequestError {
     /// Not a JSON object with a string `op`: answered `{"error":"Json format error"}`.
     #[error("{}", JSON_FORMAT_ERROR)]
@@ -376,6 +378,7 @@ impl Args<'_> {
 /// A message from the consumer to a browser.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(untagged)]
+#[non_exhaustive]
 pub enum ChatReply {
     /// `{"op":"auth","success":true,"uid":1,"name":"user1"}`: a login succeeded. The tutorial's
     /// reply plus who logged in, so a page can subscribe to its own `user_<uid>` channel.
@@ -464,6 +467,7 @@ impl ChatReply {
 /// `data` keeps the tutorial's `uid:<id>,message:<text>` so its pages keep working; the other
 /// fields give a page what it needs without parsing that string.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct Delivery {
     /// Always `subscribe`.
     pub event: String,
@@ -503,6 +507,7 @@ impl Delivery {
 /// A [`Delivery`] written from borrowed parts, so that publishing a message copies its text
 /// once, into the frame.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct DeliveryRef<'a> {
     /// The channel it is published on.
     pub channel: &'a str,
@@ -516,7 +521,25 @@ pub struct DeliveryRef<'a> {
     pub time: Option<u64>,
 }
 
-impl DeliveryRef<'_> {
+impl<'a> DeliveryRef<'a> {
+    /// A delivery of `text` from user `uid` on `channel`, with the sender's name and the time
+    /// (milliseconds since the Unix epoch) when known.
+    pub fn new(
+        channel: &'a str,
+        uid: u64,
+        from: Option<&'a str>,
+        text: &'a str,
+        time: Option<u64>,
+    ) -> Self {
+        Self {
+            channel,
+            uid,
+            from,
+            text,
+            time,
+        }
+    }
+
     /// The JSON text browsers receive: the same as [`ChatReply::Delivery`] of the same fields.
     pub fn to_json(&self) -> String {
         // Strings and numbers only: writing them cannot fail.

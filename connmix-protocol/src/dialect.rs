@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 /// Decoders accept every dialect without being told; this only chooses what encoders write.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum Dialect {
     /// Engine 1.0.3 and later (documented since August 2022): one-letter keys
     /// (`m`, `p`, `i`; `E`, `r`; `e`), object params, client ids as strings.

@@ -5,6 +5,7 @@
 /// Decoding is tolerant of every shape an engine or client has been seen to send; this error
 /// means the frame is none of them. The text says which part is wrong, so it can be logged as is.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum DecodeError {
     /// The frame is not JSON at all.
     #[error("frame is not valid JSON: {0}")]

@@ -20,6 +20,7 @@ pub mod name {
 #[derive(Debug, Clone, PartialEq)]
 #[cfg_attr(feature = "structural-serde", derive(Serialize, Deserialize))]
 #[cfg_attr(feature = "structural-serde", serde(rename_all = "snake_case"))]
+#[non_exhaustive]
 pub enum Event {
     /// One message taken from a queue this connection consumes.
     QueuePop(QueueMessage),

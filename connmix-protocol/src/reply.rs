@@ -203,6 +203,7 @@ impl EngineError {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "structural-serde", derive(Serialize, Deserialize))]
 #[cfg_attr(feature = "structural-serde", serde(rename_all = "snake_case"))]
+#[non_exhaustive]
 pub enum ErrorCode {
     /// 101: a param is missing or of the wrong type.
     InvalidArgument,

@@ -53,6 +53,7 @@ pub struct Request {
 #[derive(Debug, Clone, PartialEq)]
 #[cfg_attr(feature = "structural-serde", derive(Serialize, Deserialize))]
 #[cfg_attr(feature = "structural-serde", serde(rename_all = "snake_case"))]
+#[non_exhaustive]
 pub enum Call {
     /// `queue.pop`: deliver messages of these topics to this connection as events.
     QueuePop {
@@ -97,6 +98,7 @@ pub enum Call {
 #[derive(Debug, Clone, PartialEq)]
 #[cfg_attr(feature = "structural-serde", derive(Serialize, Deserialize))]
 #[cfg_attr(feature = "structural-serde", serde(rename_all = "snake_case"))]
+#[non_exhaustive]
 pub enum ConnFunc {
     /// `set_context_value`: set one key of the context (and release a Lua
     /// `wait_context_value` on that key).

@@ -45,6 +45,7 @@ impl WsFrame {
 #[derive(Debug, Clone, PartialEq)]
 #[cfg_attr(feature = "structural-serde", derive(Serialize, Deserialize))]
 #[cfg_attr(feature = "structural-serde", serde(rename_all = "snake_case"))]
+#[non_exhaustive]
 pub enum ScriptEvent {
     /// `{"event":"handshake","headers":{..}}`: the connection opened.
     Handshake {

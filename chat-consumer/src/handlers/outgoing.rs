@@ -72,13 +72,13 @@ pub(crate) async fn publish<E: ChatEngine>(
         }
     };
     let channel = channel.to_string();
-    let delivery = DeliveryRef {
-        channel: &channel,
-        uid: message.uid,
-        from: from.as_deref(),
-        text: message.text,
-        time: Some(now_millis()),
-    };
+    let delivery = DeliveryRef::new(
+        &channel,
+        message.uid,
+        from.as_deref(),
+        message.text,
+        Some(now_millis()),
+    );
     if let (Some(shared), Some(entry)) = (&chat.shared, cx.entry) {
         match shared.first_publish(entry).await {
             Ok(true) => {}

@@ -1,14 +1,13 @@
 //! Opening one node's WebSocket.
 
-use std::sync::Arc;
-
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::header::{HeaderValue, AUTHORIZATION};
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
-use tokio_tungstenite::{Connector, MaybeTlsStream, WebSocketStream};
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 use crate::credentials::Credentials;
+use crate::transport::TlsConfig;
 
 /// A node connection.
 pub(crate) type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
@@ -36,7 +35,7 @@ fn socket_config(max_frame_bytes: usize) -> WebSocketConfig {
 pub(crate) async fn open(
     url: &str,
     credentials: Option<&Credentials>,
-    tls: &Arc<rustls::ClientConfig>,
+    tls: &TlsConfig,
     max_frame_bytes: usize,
 ) -> Result<Ws, String> {
     let mut request = url.into_client_request().map_err(|e| e.to_string())?;
@@ -45,20 +44,28 @@ pub(crate) async fn open(
             .map_err(|_| "credentials are not valid header text".to_owned())?;
         request.headers_mut().insert(AUTHORIZATION, value);
     }
-    let connector = if url.starts_with("wss:") {
-        Connector::Rustls(Arc::clone(tls))
-    } else {
-        Connector::Plain
-    };
+    let config = Some(socket_config(max_frame_bytes));
     // Nagle off: requests are small and latency matters more than packet count.
-    let (ws, _response) = tokio_tungstenite::connect_async_tls_with_config(
-        request,
-        Some(socket_config(max_frame_bytes)),
-        true,
-        Some(connector),
-    )
-    .await
-    .map_err(|e| match e {
+    #[cfg(feature = "tls")]
+    let connected = {
+        use tokio_tungstenite::Connector;
+        let connector = if url.starts_with("wss:") {
+            Connector::Rustls(std::sync::Arc::clone(tls))
+        } else {
+            Connector::Plain
+        };
+        tokio_tungstenite::connect_async_tls_with_config(request, config, true, Some(connector))
+            .await
+    };
+    #[cfg(not(feature = "tls"))]
+    let connected = {
+        let _ = tls;
+        if url.starts_with("wss:") {
+            return Err("wss needs the `tls` feature of connmix-client".to_owned());
+        }
+        tokio_tungstenite::connect_async_with_config(request, config, true).await
+    };
+    let (ws, _response) = connected.map_err(|e| match e {
         tokio_tungstenite::tungstenite::Error::Http(response) => {
             format!("upgrade refused: HTTP {}", response.status())
         }

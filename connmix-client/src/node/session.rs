@@ -333,6 +333,8 @@ impl<'a> Session<'a> {
             Ok(EngineFrame::Event(Event::Other { name, .. })) => {
                 debug!(event = %name, "ignoring an unknown event");
             }
+            // An event a later connmix-protocol decodes and this client does not use yet.
+            Ok(EngineFrame::Event(other)) => debug!(?other, "ignoring an event"),
             Ok(EngineFrame::Pong) => {}
             Err(error) => warn!(%error, "undecodable frame"),
         }

@@ -90,7 +90,7 @@ impl NodeTask {
                 let (url, credentials, tls) = (
                     self.url.clone(),
                     self.shared.options.credentials.clone(),
-                    Arc::clone(&self.shared.tls),
+                    self.shared.tls.clone(),
                 );
                 let max_frame = self.shared.options.max_frame_bytes;
                 let connect = tokio::time::timeout(timeout, async move {

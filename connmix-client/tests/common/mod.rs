@@ -76,12 +76,10 @@ pub fn fast(center: impl Into<String>) -> ClientBuilder {
         .pong_timeout(Duration::from_millis(300))
         .resync_interval(Duration::from_secs(3600))
         .resync_jitter(Duration::ZERO)
-        .backoff(Backoff {
-            initial: Duration::from_millis(10),
-            max: Duration::from_millis(100),
-            multiplier: 2.0,
-            jitter: 0.2,
-        })
+        .backoff(Backoff::new(
+            Duration::from_millis(10),
+            Duration::from_millis(100),
+        ))
 }
 
 pub async fn within<F: Future>(what: &str, future: F) -> F::Output {
