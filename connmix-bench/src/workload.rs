@@ -58,7 +58,7 @@ impl Population {
             return Vec::new();
         };
         let mut channels = vec![room_name(conn.room), format!("user_{uid}")];
-        if i % BROADCAST_EVERY == 0 {
+        if i.is_multiple_of(BROADCAST_EVERY) {
             channels.push("broadcast".to_owned());
         }
         channels
