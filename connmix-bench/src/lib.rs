@@ -10,6 +10,7 @@
 //! - [`contestant`]: the consumer processes and their CPU and memory.
 //! - [`run`]: the phases; [`cost`]: each contestant's own CPU and instructions per event
 //!   against the stand-in; [`e2e`]: browser WebSockets end to end; [`report`]: the output.
+//! - [`soak`]: `--soak`, resources over a long run with connection churn.
 //! - [`floor`]: the floor contestant; [`echo`]: a contestant with no chat logic on
 //!   connmix-client.
 
@@ -28,6 +29,7 @@ pub mod floor;
 pub mod harness;
 pub mod report;
 pub mod run;
+pub mod soak;
 pub mod standin;
 pub mod workload;
 
@@ -69,6 +71,11 @@ pub struct RunArgs {
     /// The Redis server `--sources` uses (its keys are removed afterwards).
     #[arg(long, env = "REDIS_URL", default_value = "redis://127.0.0.1:6379")]
     pub redis_url: String,
+    /// Only soak chat-consumer for this many minutes: steady traffic with connections
+    /// opening and closing through the mock, its memory, file descriptors and threads read
+    /// every 10 s; fails if they keep growing.
+    #[arg(long, value_name = "MINUTES")]
+    pub soak: Option<f64>,
     /// Where results, the plot and the contestants' logs go.
     #[arg(long, default_value = "target/connmix-bench")]
     pub out: PathBuf,

@@ -34,6 +34,8 @@ pub struct Report {
     pub scaling: Vec<Throughput>,
     /// Browser WebSockets through the chat port (full runs).
     pub e2e: Option<EndToEnd>,
+    /// `--soak`.
+    pub soak: Option<crate::soak::Soak>,
     /// The headline ratios.
     pub summary: Summary,
 }
@@ -106,6 +108,7 @@ impl Report {
             storm: None,
             scaling: Vec::new(),
             e2e: None,
+            soak: None,
             summary: Summary::default(),
         }
     }
@@ -229,6 +232,9 @@ impl Report {
     /// The tables BENCHMARKS.md quotes, in Markdown.
     pub fn markdown(&self) -> String {
         let mut md = String::new();
+        if let Some(soak) = &self.soak {
+            return soak.markdown();
+        }
         if !self.sources.is_empty() {
             let medians = self.source_medians();
             let engine = medians

@@ -51,6 +51,12 @@ pub fn main(args: RunArgs) -> anyhow::Result<()> {
         args.seconds
     );
     anyhow::ensure!(args.connections > 0, "--connections must be at least 1");
+    if let Some(minutes) = args.soak {
+        anyhow::ensure!(
+            minutes.is_finite() && minutes > 0.0,
+            "--soak must be a positive number of minutes, not {minutes}"
+        );
+    }
     let ids = core_affinity::get_core_ids().unwrap_or_default();
     let cores = if ids.len() >= 2 {
         Cores {
@@ -228,6 +234,27 @@ async fn run(args: RunArgs, cores: Cores) -> anyhow::Result<()> {
         crate::cost::check_redis(&args.redis_url).await?;
     }
     let programs = programs(&args).await?;
+    if let Some(minutes) = args.soak {
+        eprintln!("soak: {minutes} min of chat with connection churn");
+        let soak = crate::soak::run(&programs, cores, Duration::from_secs_f64(minutes * 60.0))
+            .await
+            .context("soak")?;
+        let mut report = Report::new(&args, cores);
+        report.soak = Some(soak.clone());
+        report::write(&mut report, out)?;
+        println!("{}", soak.line());
+        anyhow::ensure!(
+            soak.grew.is_empty(),
+            "resources kept growing: {}",
+            soak.grew.join("; ")
+        );
+        anyhow::ensure!(
+            soak.unanswered == 0,
+            "{} messages got no answer",
+            soak.unanswered
+        );
+        return Ok(());
+    }
     let plan = Plan::new(&args);
     eprintln!(
         "starting the mock engine and {} users",

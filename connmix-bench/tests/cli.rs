@@ -30,6 +30,14 @@ fn bad_durations_and_empty_traffic_are_refused_with_the_option_named() {
             vec!["--connections", "0"],
             "--connections must be at least 1",
         ),
+        (
+            vec!["--soak", "0"],
+            "--soak must be a positive number of minutes",
+        ),
+        (
+            vec!["--soak", "inf"],
+            "--soak must be a positive number of minutes",
+        ),
     ] {
         let mut args = args;
         args.extend(["--out", out]);
