@@ -72,6 +72,33 @@ async fn wait_for_line(page: &Page, needle: &str) -> anyhow::Result<String> {
     }
 }
 
+/// Selects the logged-in user's own direct-message channel.
+async fn open_direct(page: &Page) -> anyhow::Result<()> {
+    page.find(Locator::Css(r#"button.channel[data-channel^="user_"]"#))
+        .await?
+        .click()
+        .await?;
+    page.wait()
+        .at_most(WAIT)
+        .for_element(Locator::Css("#to-field:not([hidden])"))
+        .await
+        .context("the recipient field never appeared")?;
+    Ok(())
+}
+
+/// Sends `text` from the direct-message channel to the user `to` (a name or an id).
+async fn send_direct(page: &Page, to: &str, text: &str) -> anyhow::Result<()> {
+    let field = page.find(Locator::Id("to-input")).await?;
+    field.clear().await?;
+    field.send_keys(to).await?;
+    page.find(Locator::Id("message-input"))
+        .await?
+        .send_keys(text)
+        .await?;
+    page.find(Locator::Id("send-button")).await?.click().await?;
+    Ok(())
+}
+
 async fn screenshot(page: &Page, name: &str) -> anyhow::Result<()> {
     let dir = screenshot_dir();
     std::fs::create_dir_all(&dir)?;
@@ -148,6 +175,25 @@ async fn room_chat(test: &str, script: Option<ScriptConfig>, shots: &str) -> any
     assert!(bold.is_empty(), "message text must not become markup");
     // The sender sees its own room message too, delivered through the engine.
     wait_for_line(&one, text).await?;
+
+    // A direct message by name: user2 reads it on its own channel.
+    open_direct(&one).await?;
+    send_direct(&one, "user2", "psst, by name").await?;
+    open_direct(&two).await?;
+    let seen = wait_for_line(&two, "psst, by name").await?;
+    assert!(seen.contains("user1"), "the sender's name is shown: {seen}");
+    // A note to oneself shows once: the second note arrives after the first one's delivery
+    // would have, on the same channel.
+    send_direct(&one, "user1", "note to self 1").await?;
+    send_direct(&one, "user1", "note to self 2").await?;
+    wait_for_line(&one, "note to self 2").await?;
+    let mut shown = 0;
+    for line in one.find_all(Locator::Css("#messages li")).await? {
+        if line.text().await?.contains("note to self 1") {
+            shown += 1;
+        }
+    }
+    assert_eq!(shown, 1, "a message to oneself is shown once");
 
     screenshot(&one, &format!("{shots}-user1.png")).await?;
     screenshot(&two, &format!("{shots}-user2.png")).await?;

@@ -13,7 +13,7 @@ use crate::service::{auth, presence};
 use crate::telemetry::names::LOGINS;
 
 /// Longest name worth looking up: the column holds 255 bytes.
-const MAX_NAME: usize = 255;
+pub(crate) const MAX_NAME: usize = 255;
 /// Longest password worth hashing; bounds the work one frame can cause.
 const MAX_PASSWORD: usize = 1024;
 
