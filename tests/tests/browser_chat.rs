@@ -173,8 +173,23 @@ async fn room_chat(test: &str, script: Option<ScriptConfig>, shots: &str) -> any
     assert!(seen.contains("user1"), "the sender's name is shown: {seen}");
     let bold = two.find_all(Locator::Css("#messages b")).await?;
     assert!(bold.is_empty(), "message text must not become markup");
-    // The sender sees its own room message too, delivered through the engine.
-    wait_for_line(&one, text).await?;
+    // The sender sees its own room message too, delivered through the engine, marked as its.
+    let own = wait_for_line(&one, text).await?;
+    assert!(own.contains("user1 (you)"), "{own}");
+    // The composer counts bytes against the server's limit: 1,400 euro signs are 4,200.
+    let input = one.find(Locator::Id("message-input")).await?;
+    input.send_keys(&"€".repeat(1400)).await?;
+    let counter = one.find(Locator::Id("byte-count")).await?.text().await?;
+    assert_eq!(counter, "4200 / 4096 bytes");
+    let send = one.find(Locator::Id("send-button")).await?;
+    assert!(
+        !send.is_enabled().await?,
+        "an oversized message cannot be sent"
+    );
+    input.clear().await?;
+    input.send_keys("x").await?;
+    assert!(send.is_enabled().await?, "a short message can");
+    input.clear().await?;
 
     // A direct message by name: user2 reads it on its own channel.
     open_direct(&one).await?;
