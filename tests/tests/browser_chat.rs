@@ -210,6 +210,33 @@ async fn room_chat(test: &str, script: Option<ScriptConfig>, shots: &str) -> any
     }
     assert_eq!(shown, 1, "a message to oneself is shown once");
 
+    // Offline: a banner counts down to the next attempt and the composer is off; "Retry now"
+    // reconnects once the node is back, and the page logs in again.
+    engine.kill_node(&nodes[1].id).await;
+    two.wait()
+        .at_most(WAIT)
+        .for_element(Locator::Css("#offline:not([hidden])"))
+        .await
+        .context("no offline banner")?;
+    let banner = two.find(Locator::Id("offline-text")).await?.text().await?;
+    assert!(banner.contains("Retrying in"), "{banner}");
+    let input = two.find(Locator::Id("message-input")).await?;
+    assert!(
+        !input.is_enabled().await?,
+        "the composer is off while offline"
+    );
+    screenshot(&two, &format!("{shots}-user2-offline.png")).await?;
+    engine.restart_node(&nodes[1].id).await?;
+    two.find(Locator::Id("retry-now")).await?.click().await?;
+    two.wait()
+        .at_most(WAIT)
+        .for_element(Locator::Css(r#"#status[data-state="online"]"#))
+        .await
+        .context("not online again after Retry now")?;
+    assert!(input.is_enabled().await?, "the composer is back");
+    let who = two.find(Locator::Id("whoami")).await?.text().await?;
+    assert!(who.starts_with("user2"), "logged in again: {who}");
+
     screenshot(&one, &format!("{shots}-user1.png")).await?;
     screenshot(&two, &format!("{shots}-user2.png")).await?;
     one.close().await?;
