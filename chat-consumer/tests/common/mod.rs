@@ -79,13 +79,23 @@ pub async fn start_in(
     nodes: usize,
     users_to_add: &[(&str, &str)],
 ) -> anyhow::Result<Setup> {
+    start_on("sqlite::memory:", mode, nodes, users_to_add).await
+}
+
+/// [`start_in`] on the database at `url` (migrated here; the users must not exist yet).
+pub async fn start_on(
+    url: &str,
+    mode: Mode,
+    nodes: usize,
+    users_to_add: &[(&str, &str)],
+) -> anyhow::Result<Setup> {
     let engine = MockEngine::start(MockConfig {
         nodes,
         script: mode.script(),
         ..MockConfig::ephemeral()
     })
     .await?;
-    let db = db::connect("sqlite::memory:").await?;
+    let db = db::connect(url).await?;
     db::migrate(&db).await?;
     let hasher = Hasher::with_cost(64, 1, 2)?;
     for (name, password) in users_to_add {
