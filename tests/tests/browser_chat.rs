@@ -1,6 +1,7 @@
 //! The newcomer's first experience, in real browsers: two Chromium windows open the chat page
-//! of two engine nodes, log in as two users, join a room, and one sees what the other sends.
-//! Screenshots land in `target/e2e-screenshots/`.
+//! of two engine nodes, log in as two users, join a room, and one sees what the other sends:
+//! what was said before they came (history), who is there (presence), who comes and goes, and
+//! a reload that keeps the login. Screenshots land in `target/e2e-screenshots/`.
 
 use std::time::Duration;
 
@@ -70,6 +71,94 @@ async fn wait_for_line(page: &Page, needle: &str) -> anyhow::Result<String> {
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+/// How many lines of the message list contain `needle`.
+async fn count_lines(page: &Page, needle: &str) -> anyhow::Result<usize> {
+    let mut count = 0;
+    for line in page.find_all(Locator::Css("#messages li")).await? {
+        if line.text().await?.contains(needle) {
+            count += 1;
+        }
+    }
+    Ok(count)
+}
+
+/// Waits until `count` lines contain `needle`.
+async fn wait_for_count(page: &Page, needle: &str, count: usize) -> anyhow::Result<()> {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let shown = count_lines(page, needle).await?;
+        if shown == count {
+            return Ok(());
+        }
+        anyhow::ensure!(
+            tokio::time::Instant::now() < deadline,
+            "{shown} lines containing {needle:?}, not {count}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Waits until the message list has whatever history it asked for (the page marks it busy
+/// until then).
+async fn wait_for_history(page: &Page) -> anyhow::Result<()> {
+    page.wait()
+        .at_most(WAIT)
+        .for_element(Locator::Css(r#"#messages[aria-busy="false"]"#))
+        .await
+        .context("the channel's history never arrived")?;
+    Ok(())
+}
+
+/// The room's user list as shown, once it is exactly `want` (in any order).
+async fn wait_for_users(page: &Page, want: &[&str]) -> anyhow::Result<()> {
+    let mut want: Vec<String> = want.iter().map(|s| (*s).to_owned()).collect();
+    want.sort();
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let mut shown = Vec::new();
+        for user in page.find_all(Locator::Css("#user-list .user")).await? {
+            shown.push(user.text().await?);
+        }
+        shown.sort();
+        if shown == want {
+            return Ok(());
+        }
+        anyhow::ensure!(
+            tokio::time::Instant::now() < deadline,
+            "the user list shows {shown:?}, not {want:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Makes `channel` the one on screen.
+async fn open_channel(page: &Page, channel: &str) -> anyhow::Result<()> {
+    page.find(Locator::Css(&format!(
+        r#"button.channel[data-channel="{channel}"]"#
+    )))
+    .await?
+    .click()
+    .await?;
+    page.wait()
+        .at_most(WAIT)
+        .for_element(Locator::Css(&format!(
+            r#"button.channel[data-channel="{channel}"][aria-current="true"]"#
+        )))
+        .await
+        .with_context(|| format!("{channel} never became the current channel"))?;
+    Ok(())
+}
+
+/// Sends `text` to the channel on screen.
+async fn send_text(page: &Page, text: &str) -> anyhow::Result<()> {
+    page.find(Locator::Id("message-input"))
+        .await?
+        .send_keys(text)
+        .await?;
+    page.find(Locator::Id("send-button")).await?.click().await?;
+    Ok(())
 }
 
 /// Selects the logged-in user's own direct-message channel.
@@ -159,15 +248,12 @@ async fn room_chat(test: &str, script: Option<ScriptConfig>, shots: &str) -> any
     let who = two.find(Locator::Id("whoami")).await?.text().await?;
     assert!(who.starts_with("user2"), "{who}");
     join(&one, "101").await?;
-    join(&two, "101").await?;
+    wait_for_users(&one, &["user1 (you)"]).await?;
+    late_joiner_reads_history(&one, &two).await?;
 
     // Quotes and markup are text, not JSON or HTML.
     let text = r#"hello from "one" <b>not bold</b>"#;
-    one.find(Locator::Id("message-input"))
-        .await?
-        .send_keys(text)
-        .await?;
-    one.find(Locator::Id("send-button")).await?.click().await?;
+    send_text(&one, text).await?;
 
     let seen = wait_for_line(&two, text).await?;
     assert!(seen.contains("user1"), "the sender's name is shown: {seen}");
@@ -191,6 +277,23 @@ async fn room_chat(test: &str, script: Option<ScriptConfig>, shots: &str) -> any
     assert!(send.is_enabled().await?, "a short message can");
     input.clear().await?;
 
+    // A click on a name in the user list writes to that user, by name.
+    two.find(Locator::Css(r#"#user-list .user:not(.me)"#))
+        .await?
+        .click()
+        .await?;
+    two.wait()
+        .at_most(WAIT)
+        .for_element(Locator::Css("#to-field:not([hidden])"))
+        .await
+        .context("a click on a user did not open direct messages")?;
+    let to = two
+        .find(Locator::Id("to-input"))
+        .await?
+        .prop("value")
+        .await?;
+    assert_eq!(to.as_deref(), Some("user1"));
+
     // A direct message by name: user2 reads it on its own channel.
     open_direct(&one).await?;
     send_direct(&one, "user2", "psst, by name").await?;
@@ -209,6 +312,7 @@ async fn room_chat(test: &str, script: Option<ScriptConfig>, shots: &str) -> any
         }
     }
     assert_eq!(shown, 1, "a message to oneself is shown once");
+    reload_keeps_the_login(&one, text, shots).await?;
 
     // Offline: a banner counts down to the next attempt and the composer is off; "Retry now"
     // reconnects once the node is back, and the page logs in again.
@@ -236,13 +340,123 @@ async fn room_chat(test: &str, script: Option<ScriptConfig>, shots: &str) -> any
     assert!(input.is_enabled().await?, "the composer is back");
     let who = two.find(Locator::Id("whoami")).await?.text().await?;
     assert!(who.starts_with("user2"), "logged in again: {who}");
+    // History again after the reconnect: what was already shown is not shown twice.
+    open_channel(&two, "room_101").await?;
+    wait_for_history(&two).await?;
+    assert_eq!(
+        count_lines(&two, text).await?,
+        1,
+        "no doubles after history"
+    );
+    assert_eq!(count_lines(&two, "said before user2 came").await?, 1);
+    wait_for_users(&two, &["user1", "user2 (you)"]).await?;
 
     screenshot(&one, &format!("{shots}-user1.png")).await?;
     screenshot(&two, &format!("{shots}-user2.png")).await?;
-    one.close().await?;
+    closing_a_window_leaves_the_room(one, &two, shots).await?;
     two.close().await?;
+
     cancel.cancel();
     served.await??;
     engine.shutdown().await;
+    Ok(())
+}
+
+/// `one` is in room 101 alone: it says two things, then `two` joins and reads them, oldest
+/// first, once; then each sees the other in the user list, and `one` sees `two` come in.
+async fn late_joiner_reads_history(one: &Page, two: &Page) -> anyhow::Result<()> {
+    send_text(one, "said before user2 came").await?;
+    wait_for_line(one, "said before user2 came").await?;
+    send_text(one, "and then this").await?;
+    wait_for_line(one, "and then this").await?;
+    join(two, "101").await?;
+    let early = wait_for_line(two, "said before user2 came").await?;
+    assert!(
+        early.contains("user1"),
+        "the sender's name is shown: {early}"
+    );
+    wait_for_line(two, "and then this").await?;
+    wait_for_history(two).await?;
+    let lines = two.find_all(Locator::Css("#messages li")).await?;
+    let mut texts = Vec::new();
+    for line in lines {
+        texts.push(line.text().await?);
+    }
+    let first = texts
+        .iter()
+        .position(|t| t.contains("said before user2 came"));
+    let then = texts.iter().position(|t| t.contains("and then this"));
+    assert!(first.is_some() && first < then, "oldest first: {texts:?}");
+    assert_eq!(count_lines(two, "said before user2 came").await?, 1);
+
+    // Both see who is in the room; the one who was there sees the other come in.
+    wait_for_users(two, &["user1", "user2 (you)"]).await?;
+    wait_for_users(one, &["user1 (you)", "user2"]).await?;
+    wait_for_line(one, "user2 joined").await?;
+    Ok(())
+}
+
+/// A reload keeps the login (a session token in sessionStorage, never the password), the
+/// rooms and the channel on screen, whose history comes back; `text` was said in room 101.
+async fn reload_keeps_the_login(one: &Page, text: &str, shots: &str) -> anyhow::Result<()> {
+    one.refresh().await?;
+    one.wait()
+        .at_most(WAIT)
+        .for_element(Locator::Css("#chat:not([hidden])"))
+        .await
+        .context("user1 was not logged in again after a reload")?;
+    let who = one.find(Locator::Id("whoami")).await?.text().await?;
+    assert!(who.starts_with("user1"), "{who}");
+    assert!(
+        !one.find(Locator::Id("login")).await?.is_displayed().await?,
+        "no login form after a reload"
+    );
+    let stored = one
+        .execute(
+            "return JSON.stringify(Object.entries(sessionStorage));",
+            vec![],
+        )
+        .await?;
+    let stored = stored.as_str().unwrap_or_default();
+    assert!(stored.contains("token"), "the token is kept: {stored}");
+    assert!(!stored.contains("123456"), "the password is not: {stored}");
+    one.wait()
+        .at_most(WAIT)
+        .for_element(Locator::Css(
+            r#"button.channel[data-channel^="user_"][aria-current="true"]"#,
+        ))
+        .await
+        .context("the direct-message channel is not on screen again after a reload")?;
+    wait_for_history(one).await?;
+    wait_for_count(one, "note to self 2", 1).await?;
+    open_channel(one, "room_101").await?;
+    wait_for_history(one).await?;
+    wait_for_count(one, text, 1).await?;
+    wait_for_users(one, &["user1 (you)", "user2"]).await?;
+    screenshot(one, &format!("{shots}-user1-reloaded.png")).await?;
+    Ok(())
+}
+
+/// `one` closes its window: `two`, in room 101, sees it leave. Then `two` at a phone's width.
+async fn closing_a_window_leaves_the_room(
+    one: Page,
+    two: &Page,
+    shots: &str,
+) -> anyhow::Result<()> {
+    let left = count_lines(two, "user1 left").await?;
+    one.close().await?;
+    wait_for_count(two, "user1 left", left + 1).await?;
+    wait_for_users(two, &["user2 (you)"]).await?;
+    screenshot(two, &format!("{shots}-user2-left.png")).await?;
+    // A phone's width: one column, nothing wider than the screen.
+    two.set_window_size(390, 844).await?;
+    let fits = two
+        .execute(
+            "return document.documentElement.scrollWidth <= window.innerWidth;",
+            vec![],
+        )
+        .await?;
+    assert_eq!(fits, serde_json::Value::Bool(true), "the page fits 390 px");
+    screenshot(two, &format!("{shots}-user2-narrow.png")).await?;
     Ok(())
 }
