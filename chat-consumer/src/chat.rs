@@ -9,6 +9,7 @@ use crate::limits::Limits;
 use crate::names::NameCache;
 use crate::rate::RateLimiter;
 use crate::service::password::Hasher;
+use crate::service::session::Sessions;
 use crate::shared::Shared;
 use crate::telemetry::EventMetrics;
 use crate::throttle::LoginThrottle;
@@ -29,6 +30,8 @@ pub struct Chat<E> {
     pub(crate) shared: Option<Shared>,
     /// The per-event metrics' handles.
     pub(crate) metrics: EventMetrics,
+    /// Session tokens, when logins hand them out.
+    pub(crate) sessions: Option<Sessions>,
 }
 
 impl<E: ChatEngine> Chat<E> {
@@ -45,6 +48,7 @@ impl<E: ChatEngine> Chat<E> {
             replies_to_gone: AtomicU64::new(0),
             shared: None,
             metrics: EventMetrics::register(),
+            sessions: None,
         }
     }
 
@@ -52,6 +56,12 @@ impl<E: ChatEngine> Chat<E> {
     /// through `shared`.
     pub fn with_shared(mut self, shared: Shared) -> Self {
         self.shared = Some(shared);
+        self
+    }
+
+    /// The same chat, handing out session tokens at login and accepting them.
+    pub fn with_sessions(mut self, sessions: Sessions) -> Self {
+        self.sessions = Some(sessions);
         self
     }
 

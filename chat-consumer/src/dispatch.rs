@@ -102,6 +102,7 @@ impl<E: ChatEngine> Chat<E> {
         tracing::Span::current().record("op", request.op());
         match &request {
             ChatRequest::Auth { name, password } => auth::auth(cx, name, password).await,
+            ChatRequest::AuthToken { token } => auth::auth_token(cx, token).await,
             ChatRequest::Subscribe { channels } => membership(cx, Change::Join, channels).await,
             ChatRequest::Unsubscribe { channels } => membership(cx, Change::Leave, channels).await,
             ChatRequest::SendToRoom { room, text } => {

@@ -28,6 +28,13 @@ pub struct Limits {
     pub login_failures: u32,
     /// The window of [`login_failures`](Self::login_failures).
     pub login_window: Duration,
+    /// How long a session token from a login stays valid; zero hands out none.
+    pub session_ttl: Duration,
+    /// Messages kept per channel for `history`; 0 keeps none and turns `history` off.
+    pub history_per_channel: u32,
+    /// Messages waiting to be stored before new ones are dropped (and counted) rather than
+    /// delaying a reply.
+    pub history_buffer: usize,
 }
 
 impl Default for Limits {
@@ -46,6 +53,9 @@ impl Default for Limits {
             drain_timeout: Duration::from_secs(10),
             login_failures: 5,
             login_window: Duration::from_secs(60),
+            session_ttl: Duration::from_secs(24 * 3600),
+            history_per_channel: 200,
+            history_buffer: 4096,
         }
     }
 }

@@ -19,6 +19,7 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::limits::Limits;
 use crate::reconcile::Reconcile;
 use crate::service::password::Hasher;
+use crate::service::session::Sessions;
 use crate::shared::Shared;
 use crate::source::{EngineSource, RedisConfig, RedisList, RedisStream, Source, StreamConfig};
 use crate::workers::Workers;
@@ -155,7 +156,15 @@ pub async fn run(consumer: Consumer, shutdown: CancellationToken) -> Result<Stop
             }
         },
     };
+    let sessions = if limits.session_ttl.is_zero() {
+        None
+    } else {
+        Some(Sessions::load(&db, limits.session_ttl).await?)
+    };
     let mut chat = Chat::new(client.clone(), db, hasher, limits);
+    if let Some(sessions) = sessions {
+        chat = chat.with_sessions(sessions);
+    }
     if let Some(shared) = shared {
         chat = chat.with_shared(shared);
     }

@@ -2,6 +2,7 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
+use std::time::Duration;
 
 use serde_json::Value;
 
@@ -9,6 +10,7 @@ use crate::chat::Chat;
 use crate::engine::{ChatEngine, Conn, EngineCallError};
 use crate::limits::Limits;
 use crate::service::password::Hasher;
+use crate::service::session::Sessions;
 use crate::service::users;
 
 /// One call a handler made, with JSON payloads parsed so tests compare values, not text.
@@ -146,7 +148,10 @@ pub(crate) async fn test_chat() -> Chat<RecordingEngine> {
     let db = crate::db::connect("sqlite::memory:").await.unwrap();
     crate::db::migrate(&db).await.unwrap();
     let hasher = Hasher::with_cost(64, 1, 2).unwrap();
-    Chat::new(RecordingEngine::default(), db, hasher, Limits::default())
+    let sessions = Sessions::load(&db, Duration::from_secs(3600))
+        .await
+        .unwrap();
+    Chat::new(RecordingEngine::default(), db, hasher, Limits::default()).with_sessions(sessions)
 }
 
 /// Adds a user with a hashed password; returns the id.

@@ -379,7 +379,7 @@ pub fn login(pop: &Population, conn: usize, uid: u64) -> Event {
         name: name.clone(),
         password: STORM_PASSWORD.to_owned(),
     };
-    let answer: Arc<str> = ChatReply::auth_success(uid, &name).to_json().into();
+    let answer: Arc<str> = ChatReply::auth_success(uid, &name, None).to_json().into();
     Event {
         conn,
         frame: request.to_frame(),

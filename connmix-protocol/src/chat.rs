@@ -31,7 +31,26 @@ pub mod op {
     pub const PING: &str = "ping";
     /// The answer to `ping`.
     pub const PONG: &str = "pong";
+    /// A channel's latest messages.
+    pub const HISTORY: &str = "history";
+    /// Who is in a room.
+    pub const PRESENCE: &str = "presence";
 }
+
+/// The `event` of a message on a channel.
+pub mod event {
+    /// A chat message.
+    pub const MESSAGE: &str = "subscribe";
+    /// A user's first connection joined the room.
+    pub const JOIN: &str = "join";
+    /// A user's last connection left the room.
+    pub const LEAVE: &str = "leave";
+}
+
+/// Most messages one `history` request returns.
+pub const MAX_HISTORY: u32 = 100;
+/// Messages a `history` request without a count returns.
+pub const DEFAULT_HISTORY: u32 = 50;
 
 /// The error text for a frame that is not a JSON object with an `op`.
 pub const JSON_FORMAT_ERROR: &str = "Json format error";
@@ -48,6 +67,11 @@ pub enum ChatRequest {
         name: String,
         /// Password, never shown by `Debug`.
         password: String,
+    },
+    /// `{"op":"auth","args":[token]}`: a login with the token an earlier login returned.
+    AuthToken {
+        /// The session token, never shown by `Debug`.
+        token: String,
     },
     /// `{"op":"subscribe","args":[channel, ..]}`.
     Subscribe {
@@ -80,6 +104,19 @@ pub enum ChatRequest {
     },
     /// `{"op":"ping"}`.
     Ping,
+    /// `{"op":"history","args":[channel]}` or `[channel, count]`: the channel's latest
+    /// messages.
+    History {
+        /// The channel.
+        channel: String,
+        /// How many, 1 to [`MAX_HISTORY`]; `None` for [`DEFAULT_HISTORY`].
+        count: Option<u32>,
+    },
+    /// `{"op":"presence","args":[room]}`: who is in a room.
+    Presence {
+        /// The room channel.
+        channel: String,
+    },
 }
 
 impl fmt::Debug for ChatRequest {
@@ -89,6 +126,10 @@ impl fmt::Debug for ChatRequest {
                 .debug_struct("Auth")
                 .field("name", name)
                 .field("password", &"<redacted>")
+                .finish(),
+            ChatRequest::AuthToken { .. } => f
+                .debug_struct("AuthToken")
+                .field("token", &"<redacted>")
                 .finish(),
             ChatRequest::Subscribe { channels } => f
                 .debug_struct("Subscribe")
@@ -112,6 +153,15 @@ impl fmt::Debug for ChatRequest {
                 f.debug_struct("SendBroadcast").field("text", text).finish()
             }
             ChatRequest::Ping => f.write_str("Ping"),
+            ChatRequest::History { channel, count } => f
+                .debug_struct("History")
+                .field("channel", channel)
+                .field("count", count)
+                .finish(),
+            ChatRequest::Presence { channel } => f
+                .debug_struct("Presence")
+                .field("channel", channel)
+                .finish(),
         }
     }
 }
@@ -178,13 +228,15 @@ impl ChatRequest {
     /// The op name.
     pub fn op(&self) -> &'static str {
         match self {
-            ChatRequest::Auth { .. } => op::AUTH,
+            ChatRequest::Auth { .. } | ChatRequest::AuthToken { .. } => op::AUTH,
             ChatRequest::Subscribe { .. } => op::SUBSCRIBE,
             ChatRequest::Unsubscribe { .. } => op::UNSUBSCRIBE,
             ChatRequest::SendToRoom { .. } => op::SEND_TO_ROOM,
             ChatRequest::SendToUser { .. } => op::SEND_TO_USER,
             ChatRequest::SendBroadcast { .. } => op::SEND_BROADCAST,
             ChatRequest::Ping => op::PING,
+            ChatRequest::History { .. } => op::HISTORY,
+            ChatRequest::Presence { .. } => op::PRESENCE,
         }
     }
 
@@ -219,6 +271,16 @@ impl ChatRequest {
         };
         let args = Args { op: &op, args };
         let request = match op.as_str() {
+            op::AUTH if args.args.len() == 1 => {
+                let [token] = args.strings(["token"])?;
+                ChatRequest::AuthToken { token }
+            }
+            op::AUTH if args.args.len() != 2 => {
+                return Err(args.bad(format!(
+                    "expects 2 arguments (name, password) or 1 (token), got {}",
+                    args.args.len()
+                )))
+            }
             op::AUTH => {
                 let [name, password] = args.strings(["name", "password"])?;
                 ChatRequest::Auth { name, password }
@@ -242,6 +304,11 @@ impl ChatRequest {
                 ChatRequest::SendBroadcast { text }
             }
             op::PING => ChatRequest::Ping,
+            op::HISTORY => args.history()?,
+            op::PRESENCE => {
+                let [channel] = args.strings(["channel"])?;
+                ChatRequest::Presence { channel }
+            }
             _ => return Err(ChatRequestError::UnknownOp(op)),
         };
         Ok(request)
@@ -251,6 +318,17 @@ impl ChatRequest {
     pub fn to_frame(&self) -> String {
         let args: Vec<&str> = match self {
             ChatRequest::Auth { name, password } => vec![name, password],
+            ChatRequest::AuthToken { token } => vec![token],
+            ChatRequest::History {
+                channel,
+                count: Some(count),
+            } => {
+                return serde_json::json!({ "op": op::HISTORY, "args": [channel, count] })
+                    .to_string()
+            }
+            ChatRequest::History { channel, .. } | ChatRequest::Presence { channel } => {
+                vec![channel]
+            }
             ChatRequest::Subscribe { channels } | ChatRequest::Unsubscribe { channels } => {
                 channels.iter().map(String::as_str).collect()
             }
@@ -296,6 +374,16 @@ impl RequestIn<'_> {
             (op::AUTH, 2) => ChatRequest::Auth {
                 name: strings.next()?,
                 password: strings.next()?,
+            },
+            (op::AUTH, 1) => ChatRequest::AuthToken {
+                token: strings.next()?,
+            },
+            (op::HISTORY, 1) => ChatRequest::History {
+                channel: strings.next()?,
+                count: None,
+            },
+            (op::PRESENCE, 1) => ChatRequest::Presence {
+                channel: strings.next()?,
             },
             (op::SEND_TO_ROOM, 2) => ChatRequest::SendToRoom {
                 room: strings.next()?,
@@ -354,6 +442,43 @@ impl Args<'_> {
         Ok(out)
     }
 
+    /// `[channel]` or `[channel, count]`, the count a whole number from 1 to [`MAX_HISTORY`].
+    fn history(mut self) -> Result<ChatRequest, ChatRequestError> {
+        let count = match self.args.len() {
+            2 => self.args.pop(),
+            _ => None,
+        };
+        let count = match count {
+            None => None,
+            Some(Value::Number(n)) => match n.as_u64() {
+                Some(n @ 1..) if n <= u64::from(MAX_HISTORY) => u32::try_from(n).ok(),
+                _ => {
+                    return Err(self.bad(format!(
+                        "count must be a whole number from 1 to {MAX_HISTORY}, not {n}"
+                    )))
+                }
+            },
+            Some(other) => {
+                return Err(self.bad(format!(
+                    "count must be a number, not a {}",
+                    json_type(&other)
+                )))
+            }
+        };
+        if count.is_some() {
+            let [channel] = self.strings(["channel"])?;
+            return Ok(ChatRequest::History { channel, count });
+        }
+        if self.args.len() != 1 {
+            return Err(self.bad(format!(
+                "expects 1 or 2 arguments (channel, count), got {}",
+                self.args.len()
+            )));
+        }
+        let [channel] = self.strings(["channel"])?;
+        Ok(ChatRequest::History { channel, count })
+    }
+
     /// One or more channel names.
     fn channels(self) -> Result<Vec<String>, ChatRequestError> {
         if self.args.is_empty() {
@@ -391,6 +516,33 @@ pub enum ChatReply {
         uid: u64,
         /// The user's name.
         name: String,
+        /// A session token: `{"op":"auth","args":[token]}` logs in again with it until it
+        /// expires or the password changes. Absent from consumers without sessions.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        token: Option<String>,
+    },
+    /// `{"op":"history","success":true,"channel":..,"messages":[..]}`: a channel's latest
+    /// messages, oldest first.
+    History {
+        /// Always `history`.
+        op: String,
+        /// Always true.
+        success: bool,
+        /// The channel asked about.
+        channel: String,
+        /// The messages, as they were delivered.
+        messages: Vec<Delivery>,
+    },
+    /// `{"op":"presence","success":true,"channel":..,"users":[..]}`: who is in a room.
+    Presence {
+        /// Always `presence`.
+        op: String,
+        /// Always true.
+        success: bool,
+        /// The room asked about.
+        channel: String,
+        /// Each user with a connection in the room, once.
+        users: Vec<Member>,
     },
     /// `{"op":..,"success":true}`.
     Success {
@@ -413,6 +565,9 @@ pub enum ChatReply {
     },
     /// `{"event":"subscribe","channel":..,"data":..}`: a message on a subscribed channel.
     Delivery(Delivery),
+    /// `{"event":"join"|"leave","channel":..,"uid":..,"from":..,"time":..}`: someone came
+    /// into a room or left it.
+    Membership(MembershipEvent),
     /// `{"error":"Json format error"}`.
     #[serde(with = "format_error")]
     FormatError,
@@ -427,13 +582,34 @@ impl ChatReply {
         }
     }
 
-    /// Success of a login.
-    pub fn auth_success(uid: u64, name: &str) -> Self {
+    /// Success of a login, with the session token when there is one.
+    pub fn auth_success(uid: u64, name: &str, token: Option<String>) -> Self {
         ChatReply::AuthSuccess {
             op: op::AUTH.to_owned(),
             success: true,
             uid,
             name: name.to_owned(),
+            token,
+        }
+    }
+
+    /// The answer to `history`: `messages` oldest first.
+    pub fn history(channel: &str, messages: Vec<Delivery>) -> Self {
+        ChatReply::History {
+            op: op::HISTORY.to_owned(),
+            success: true,
+            channel: channel.to_owned(),
+            messages,
+        }
+    }
+
+    /// The answer to `presence`.
+    pub fn presence(channel: &str, users: Vec<Member>) -> Self {
+        ChatReply::Presence {
+            op: op::PRESENCE.to_owned(),
+            success: true,
+            channel: channel.to_owned(),
+            users,
         }
     }
 
@@ -493,7 +669,7 @@ impl Delivery {
     /// A delivery with the tutorial's `data` and the extra fields filled.
     pub fn new(channel: &str, uid: u64, from: Option<&str>, text: &str, time: Option<u64>) -> Self {
         Self {
-            event: "subscribe".to_owned(),
+            event: event::MESSAGE.to_owned(),
             channel: channel.to_owned(),
             data: format!("uid:{uid},message:{text}"),
             uid: Some(uid),
@@ -501,6 +677,71 @@ impl Delivery {
             text: Some(text.to_owned()),
             time,
         }
+    }
+}
+
+/// A user in a room, as `presence` lists them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct Member {
+    /// The user's id.
+    pub uid: u64,
+    /// The user's name.
+    pub name: String,
+}
+
+impl Member {
+    /// User `uid`, called `name`.
+    pub fn new(uid: u64, name: impl Into<String>) -> Self {
+        Self {
+            uid,
+            name: name.into(),
+        }
+    }
+}
+
+/// A user's first connection joined a room ([`event::JOIN`]), or their last one left it
+/// ([`event::LEAVE`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct MembershipEvent {
+    /// [`event::JOIN`] or [`event::LEAVE`].
+    pub event: String,
+    /// The room.
+    pub channel: String,
+    /// Who.
+    pub uid: u64,
+    /// Their name.
+    pub from: String,
+    /// When the consumer saw it, in milliseconds since the Unix epoch.
+    pub time: u64,
+}
+
+impl MembershipEvent {
+    /// `uid` (`from`) joined `channel` at `time`.
+    pub fn join(channel: &str, uid: u64, from: &str, time: u64) -> Self {
+        Self::new(event::JOIN, channel, uid, from, time)
+    }
+
+    /// `uid` (`from`) left `channel` at `time`.
+    pub fn leave(channel: &str, uid: u64, from: &str, time: u64) -> Self {
+        Self::new(event::LEAVE, channel, uid, from, time)
+    }
+
+    fn new(event: &str, channel: &str, uid: u64, from: &str, time: u64) -> Self {
+        Self {
+            event: event.to_owned(),
+            channel: channel.to_owned(),
+            uid,
+            from: from.to_owned(),
+            time,
+        }
+    }
+
+    /// The JSON text browsers receive.
+    pub fn to_json(&self) -> String {
+        // Strings and numbers only: writing them cannot fail.
+        serde_json::to_string(self).unwrap_or_default()
     }
 }
 
@@ -552,7 +793,7 @@ impl Serialize for DeliveryRef<'_> {
     /// own.
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         DeliveryOut {
-            event: "subscribe",
+            event: event::MESSAGE,
             channel: self.channel,
             data: TutorialData {
                 uid: self.uid,

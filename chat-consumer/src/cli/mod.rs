@@ -280,6 +280,13 @@ struct ConsumerArgs {
     /// The login window, in seconds.
     #[arg(long, env = "CHAT_LOGIN_WINDOW_SECS", default_value_t = Limits::default().login_window.as_secs())]
     login_window_secs: u64,
+    /// Seconds a session token from a login stays valid, for logging in again after a page
+    /// reload (0: no tokens). `users passwd` revokes a user's tokens.
+    #[arg(long, env = "CHAT_SESSION_TTL_SECS", default_value_t = Limits::default().session_ttl.as_secs())]
+    session_ttl_secs: u64,
+    /// Messages kept per channel for `history` (0: none, and `history` is off).
+    #[arg(long, env = "CHAT_HISTORY_PER_CHANNEL", default_value_t = Limits::default().history_per_channel)]
+    history_per_channel: u32,
     /// Seconds between two checks for presence records a lost close event left behind
     /// (connections the engine no longer holds, nodes it no longer lists).
     #[arg(
@@ -380,6 +387,8 @@ impl ConsumerArgs {
             drain_timeout: Duration::from_secs(self.drain_timeout_secs),
             login_failures: self.login_failures,
             login_window: Duration::from_secs(self.login_window_secs),
+            session_ttl: Duration::from_secs(self.session_ttl_secs),
+            history_per_channel: self.history_per_channel,
             ..defaults
         })
     }

@@ -1,4 +1,5 @@
 //! Database entities.
 
 pub mod connection;
+pub mod setting;
 pub mod user;

@@ -9,6 +9,7 @@ use metrics::counter;
 
 use super::{reason, Ctx};
 use crate::engine::ChatEngine;
+use crate::service::auth::LoggedIn;
 use crate::service::{auth, presence};
 use crate::telemetry::names::LOGINS;
 
@@ -30,17 +31,7 @@ pub async fn auth<E: ChatEngine>(cx: &Ctx<'_, E>, name: &str, password: &str) {
         return refuse(cx, why).await;
     }
     match auth::login(&cx.chat.db, &cx.chat.hasher, name, password).await {
-        Ok(Some(user)) => {
-            cx.chat.names.remember(user.id, &user.name);
-            if set_uid(cx, user.id).await {
-                tracing::info!(uid = user.id, "logged in");
-                counter!(LOGINS, "result" => "ok").increment(1);
-                cx.reply(ChatReply::auth_success(user.id, &user.name)).await;
-            } else {
-                counter!(LOGINS, "result" => "error").increment(1);
-                cx.reply(ChatReply::error(op::AUTH, reason::INTERNAL)).await;
-            }
-        }
+        Ok(Some(user)) => accept(cx, &user).await,
         Ok(None) => {
             cx.chat.logins.failed(name, cx.conn);
             tracing::info!("login refused");
@@ -52,6 +43,48 @@ pub async fn auth<E: ChatEngine>(cx: &Ctx<'_, E>, name: &str, password: &str) {
             counter!(LOGINS, "result" => "error").increment(1);
             refuse(cx, ChatReply::error(op::AUTH, reason::INTERNAL)).await;
         }
+    }
+}
+
+/// Logs the connection in with a session token an earlier login returned.
+///
+/// Not throttled: checking a token hashes nothing, and its signature cannot be guessed.
+pub async fn auth_token<E: ChatEngine>(cx: &Ctx<'_, E>, token: &str) {
+    let Some(sessions) = &cx.chat.sessions else {
+        return refuse(cx, ChatReply::error(op::AUTH, reason::BAD_SESSION)).await;
+    };
+    match sessions.login(&cx.chat.db, token).await {
+        Ok(Some(user)) => accept(cx, &user).await,
+        Ok(None) => {
+            tracing::info!("session token refused");
+            counter!(LOGINS, "result" => "failed").increment(1);
+            refuse(cx, ChatReply::error(op::AUTH, reason::BAD_SESSION)).await;
+        }
+        Err(err) => {
+            tracing::error!(error = %err, "login failed");
+            counter!(LOGINS, "result" => "error").increment(1);
+            refuse(cx, ChatReply::error(op::AUTH, reason::INTERNAL)).await;
+        }
+    }
+}
+
+/// A login that checked valid: the connection is `user`'s now, and the browser gets a fresh
+/// session token.
+async fn accept<E: ChatEngine>(cx: &Ctx<'_, E>, user: &LoggedIn) {
+    cx.chat.names.remember(user.id, &user.name);
+    if set_uid(cx, user.id).await {
+        tracing::info!(uid = user.id, "logged in");
+        counter!(LOGINS, "result" => "ok").increment(1);
+        let token = cx
+            .chat
+            .sessions
+            .as_ref()
+            .map(|sessions| sessions.issue(user));
+        cx.reply(ChatReply::auth_success(user.id, &user.name, token))
+            .await;
+    } else {
+        counter!(LOGINS, "result" => "error").increment(1);
+        cx.reply(ChatReply::error(op::AUTH, reason::INTERNAL)).await;
     }
 }
 
@@ -98,17 +131,75 @@ mod tests {
         let chat = test_chat().await;
         let uid = add_user(&chat, "user1", "123456").await;
         auth(&Ctx::new(&chat, &conn(1), None), "user1", "123456").await;
+        let calls = chat.engine().take();
+        assert_eq!(calls.len(), 2, "{calls:?}");
+        assert_eq!(calls[0], Call::SetUid(conn(1), uid));
+        let Call::Send(to, mut reply) = calls[1].clone() else {
+            panic!("no reply: {calls:?}");
+        };
+        assert_eq!(to, conn(1));
+        let token = reply["token"].take();
+        assert!(token.as_str().is_some_and(|t| t.len() > 40), "{token}");
+        assert_eq!(
+            reply,
+            json!({"op":"auth","success":true,"uid":uid,"name":"user1","token":null})
+        );
+        assert_eq!(online(&chat, uid).await, 1);
+    }
+
+    fn token_of(calls: &[Call]) -> String {
+        calls
+            .iter()
+            .find_map(|call| match call {
+                Call::Send(_, reply) => reply["token"].as_str().map(str::to_owned),
+                _ => None,
+            })
+            .expect("a token")
+    }
+
+    #[tokio::test]
+    async fn the_token_of_a_login_logs_in_again_until_the_password_changes() {
+        let chat = test_chat().await;
+        let uid = add_user(&chat, "user1", "123456").await;
+        auth(&Ctx::new(&chat, &conn(1), None), "user1", "123456").await;
+        let token = token_of(&chat.engine().take());
+
+        // A reload: a new connection, nobody logged in on it yet.
+        auth_token(&Ctx::new(&chat, &conn(2), None), &token).await;
+        let calls = chat.engine().take();
+        assert_eq!(calls[0], Call::SetUid(conn(2), uid));
+        assert!(
+            matches!(&calls[1], Call::Send(_, r) if r["success"] == true && r["name"] == "user1"),
+            "{calls:?}"
+        );
+        assert_eq!(online(&chat, uid).await, 2);
+
+        users::set_password(chat.db(), "user1", chat.hasher.hash("new").await.unwrap())
+            .await
+            .unwrap();
+        auth_token(&Ctx::new(&chat, &conn(3), None), &token).await;
         assert_eq!(
             chat.engine().take(),
             vec![
-                Call::SetUid(conn(1), uid),
-                Call::Send(
-                    conn(1),
-                    json!({"op":"auth","success":true,"uid":uid,"name":"user1"})
-                ),
+                Call::SetUid(conn(3), 0),
+                Call::Send(conn(3), json!({"op":"auth","error":reason::BAD_SESSION})),
+            ],
+            "a new password revokes the token, and the engine's wait is released"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_garbage_token_is_a_failed_login() {
+        let chat = test_chat().await;
+        add_user(&chat, "user1", "123456").await;
+        auth_token(&Ctx::new(&chat, &conn(1), None), "user1").await;
+        assert_eq!(
+            chat.engine().take(),
+            vec![
+                Call::SetUid(conn(1), 0),
+                Call::Send(conn(1), json!({"op":"auth","error":reason::BAD_SESSION})),
             ]
         );
-        assert_eq!(online(&chat, uid).await, 1);
     }
 
     #[tokio::test]

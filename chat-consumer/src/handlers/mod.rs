@@ -36,6 +36,12 @@ pub mod reason {
     pub const RATE_LIMITED: &str = "Too many messages, slow down";
     /// `sendtouser` to a user that does not exist.
     pub const UNKNOWN_USER: &str = "Unknown user";
+    /// A session token that is malformed, expired, forged or revoked (a new password).
+    pub const BAD_SESSION: &str = "Session expired, please log in again";
+    /// `history` on a consumer that keeps none.
+    pub const HISTORY_OFF: &str = "History is turned off";
+    /// `presence` of something else than a room.
+    pub const ROOMS_ONLY: &str = "Presence is kept for rooms only";
     /// Too many channels in one request.
     pub const TOO_MANY_CHANNELS: &str = "Too many channels";
 

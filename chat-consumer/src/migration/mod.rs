@@ -5,6 +5,7 @@ use sea_orm_migration::prelude::{async_trait, DeriveIden, MigrationTrait, Migrat
 mod m20260101_000001_create_users;
 mod m20260101_000002_users_online_timestamps;
 mod m20261202_000003_connections;
+mod m20261204_000004_settings;
 
 /// All migrations, in order.
 #[derive(Debug)]
@@ -17,6 +18,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20260101_000001_create_users::Migration),
             Box::new(m20260101_000002_users_online_timestamps::Migration),
             Box::new(m20261202_000003_connections::Migration),
+            Box::new(m20261204_000004_settings::Migration),
         ]
     }
 }

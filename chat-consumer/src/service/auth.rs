@@ -6,13 +6,25 @@ use crate::error::Result;
 use crate::service::password::{Check, Hasher};
 use crate::service::users;
 
-/// A user whose password checked valid.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A user whose password (or session token) checked valid.
+#[derive(Clone, PartialEq, Eq)]
 pub struct LoggedIn {
     /// The user's id, the chat `uid`.
     pub id: u64,
     /// The user's name.
     pub name: String,
+    /// The stored password hash the login was checked against, which signs its session
+    /// tokens; never shown by `Debug`.
+    pub stamp: String,
+}
+
+impl std::fmt::Debug for LoggedIn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LoggedIn")
+            .field("id", &self.id)
+            .field("name", &self.name)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Checks `name` and `password`; `None` for an unknown user or a wrong password (the two take
@@ -34,10 +46,12 @@ pub async fn login(
     match hasher.check(password, &user.password).await? {
         Check::Invalid => Ok(None),
         Check::Valid { upgraded } => {
+            let mut stamp = user.password;
             if let Some(hash) = upgraded {
-                match users::upgrade_plain_password(db, id, &user.password, hash).await {
+                match users::upgrade_plain_password(db, id, &stamp, hash.clone()).await {
                     Ok(true) => {
-                        tracing::info!(uid = id, "replaced plain-text password by its hash")
+                        tracing::info!(uid = id, "replaced plain-text password by its hash");
+                        stamp = hash;
                     }
                     Ok(false) => {}
                     Err(err) => {
@@ -48,6 +62,7 @@ pub async fn login(
             Ok(Some(LoggedIn {
                 id,
                 name: user.name,
+                stamp,
             }))
         }
     }

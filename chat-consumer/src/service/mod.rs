@@ -3,4 +3,5 @@
 pub mod auth;
 pub mod password;
 pub mod presence;
+pub mod session;
 pub mod users;
