@@ -5,6 +5,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use sea_orm::DatabaseConnection;
 
 use crate::engine::ChatEngine;
+use crate::history::History;
 use crate::limits::Limits;
 use crate::names::NameCache;
 use crate::rate::RateLimiter;
@@ -32,6 +33,8 @@ pub struct Chat<E> {
     pub(crate) metrics: EventMetrics,
     /// Session tokens, when logins hand them out.
     pub(crate) sessions: Option<Sessions>,
+    /// Where published messages are kept for `history`.
+    pub(crate) history: History,
 }
 
 impl<E: ChatEngine> Chat<E> {
@@ -49,6 +52,7 @@ impl<E: ChatEngine> Chat<E> {
             shared: None,
             metrics: EventMetrics::register(),
             sessions: None,
+            history: History::off(),
         }
     }
 
@@ -63,6 +67,17 @@ impl<E: ChatEngine> Chat<E> {
     pub fn with_sessions(mut self, sessions: Sessions) -> Self {
         self.sessions = Some(sessions);
         self
+    }
+
+    /// The same chat, keeping published messages in `history`.
+    pub fn with_history(mut self, history: History) -> Self {
+        self.history = history;
+        self
+    }
+
+    /// The history published messages go to.
+    pub fn history(&self) -> &History {
+        &self.history
     }
 
     /// The engine this chat answers through.

@@ -49,6 +49,7 @@ pub mod engine;
 pub mod entity;
 pub mod error;
 pub mod handlers;
+pub mod history;
 pub mod limits;
 pub mod migration;
 pub mod names;

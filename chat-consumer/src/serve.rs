@@ -16,6 +16,7 @@ use tokio_util::sync::CancellationToken;
 use crate::admin::Readiness;
 use crate::chat::Chat;
 use crate::error::{Error, ErrorKind, Result};
+use crate::history::History;
 use crate::limits::Limits;
 use crate::reconcile::Reconcile;
 use crate::service::password::Hasher;
@@ -161,7 +162,13 @@ pub async fn run(consumer: Consumer, shutdown: CancellationToken) -> Result<Stop
     } else {
         Some(Sessions::load(&db, limits.session_ttl).await?)
     };
-    let mut chat = Chat::new(client.clone(), db, hasher, limits);
+    let (history, history_writer) = History::start(
+        db.clone(),
+        limits.history_per_channel,
+        limits.history_buffer,
+    );
+    let drain_timeout = limits.drain_timeout;
+    let mut chat = Chat::new(client.clone(), db, hasher, limits).with_history(history);
     if let Some(sessions) = sessions {
         chat = chat.with_sessions(sessions);
     }
@@ -199,6 +206,13 @@ pub async fn run(consumer: Consumer, shutdown: CancellationToken) -> Result<Stop
     };
     drop(stop);
     let _ = reconciling.await;
+    // Every handle of the history has gone with the chat: its writer stores what is left in
+    // the buffer and ends.
+    if let Some(writer) = history_writer {
+        if tokio::time::timeout(drain_timeout, writer).await.is_err() {
+            tracing::warn!("the history writer did not finish; its last messages are lost");
+        }
+    }
     served
 }
 

@@ -40,11 +40,16 @@ pub mod names {
     pub const ENGINE_CALL_ERRORS: &str = "chat_engine_call_errors_total";
     /// Counter: database operations that failed.
     pub const DATABASE_ERRORS: &str = "chat_database_errors_total";
+    /// Counter: messages written to the history.
+    pub const HISTORY_STORED: &str = "chat_history_stored_total";
+    /// Counter: messages left out of the history, by `reason` (`full`: the buffer in front of
+    /// the database was full, `error`: the database refused the batch).
+    pub const HISTORY_DROPPED: &str = "chat_history_dropped_total";
 }
 
 /// The `op` label of an event: the chat ops, `close` for a closed connection, and `invalid`
 /// for a frame naming no known op (the browser's text never becomes a label).
-const OPS: [&str; 9] = [
+const OPS: [&str; 11] = [
     op::AUTH,
     op::SUBSCRIBE,
     op::UNSUBSCRIBE,
@@ -52,11 +57,13 @@ const OPS: [&str; 9] = [
     op::SEND_TO_USER,
     op::SEND_BROADCAST,
     op::PING,
+    op::HISTORY,
+    op::PRESENCE,
     "close",
     "invalid",
 ];
-const CLOSE: usize = 7;
-const INVALID: usize = 8;
+const CLOSE: usize = 9;
+const INVALID: usize = 10;
 
 /// How an event ended, from the reply its browser got.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]

@@ -8,6 +8,7 @@ use serde_json::Value;
 
 use crate::chat::Chat;
 use crate::engine::{ChatEngine, Conn, EngineCallError};
+use crate::history::History;
 use crate::limits::Limits;
 use crate::service::password::Hasher;
 use crate::service::session::Sessions;
@@ -151,7 +152,11 @@ pub(crate) async fn test_chat() -> Chat<RecordingEngine> {
     let sessions = Sessions::load(&db, Duration::from_secs(3600))
         .await
         .unwrap();
-    Chat::new(RecordingEngine::default(), db, hasher, Limits::default()).with_sessions(sessions)
+    let limits = Limits::default();
+    let (history, _) = History::start(db.clone(), limits.history_per_channel, 64);
+    Chat::new(RecordingEngine::default(), db, hasher, limits)
+        .with_sessions(sessions)
+        .with_history(history)
 }
 
 /// Adds a user with a hashed password; returns the id.

@@ -1,5 +1,6 @@
 //! Database entities.
 
 pub mod connection;
+pub mod message;
 pub mod setting;
 pub mod user;

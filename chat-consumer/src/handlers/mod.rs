@@ -5,6 +5,7 @@
 
 pub mod auth;
 pub mod close;
+pub mod history;
 pub mod membership;
 mod outgoing;
 pub mod ping;

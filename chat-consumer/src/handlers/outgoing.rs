@@ -8,6 +8,7 @@ use connmix_protocol::chat::{ChatReply, DeliveryRef};
 use super::{reason, Ctx};
 use crate::channel::Channel;
 use crate::engine::ChatEngine;
+use crate::history::Stored;
 
 /// A message that passed the checks, ready to publish.
 pub(crate) struct Outgoing<'a> {
@@ -90,9 +91,19 @@ pub(crate) async fn publish<E: ChatEngine>(
             Err(err) => shared.degraded("a redelivered message may be published twice", &err),
         }
     }
+    let time = delivery.time.unwrap_or_default();
     let answer = match chat.engine.publish(&channel, delivery.to_json()).await {
         Ok(delivered) => {
             tracing::debug!(channel, delivered, "published");
+            if chat.history.is_on() {
+                chat.history.record(Stored {
+                    uid: message.uid,
+                    from,
+                    text: message.text.to_owned(),
+                    time,
+                    channel,
+                });
+            }
             ChatReply::success(op)
         }
         Err(err) => {
