@@ -7,7 +7,7 @@ use std::fmt;
 
 /// The broadcast channel every user may join.
 pub const BROADCAST: &str = "broadcast";
-const ROOM_PREFIX: &str = "room_";
+pub(crate) const ROOM_PREFIX: &str = "room_";
 const USER_PREFIX: &str = "user_";
 
 /// A well-formed channel name.

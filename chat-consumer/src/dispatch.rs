@@ -11,7 +11,7 @@ use crate::chat::Chat;
 use crate::engine::{ChatEngine, Conn};
 use crate::handlers::membership::{membership, Change};
 use crate::handlers::{
-    auth, close, history, ping, send_broadcast, send_to_room, send_to_user, Ctx,
+    auth, close, history, ping, presence, send_broadcast, send_to_room, send_to_user, Ctx,
 };
 use crate::telemetry;
 
@@ -116,6 +116,7 @@ impl<E: ChatEngine> Chat<E> {
             ChatRequest::SendBroadcast { text } => send_broadcast::send_broadcast(cx, text).await,
             ChatRequest::Ping => ping::ping(cx).await,
             ChatRequest::History { channel, count } => history::history(cx, channel, *count).await,
+            ChatRequest::Presence { channel } => presence::presence(cx, channel).await,
             // An op a later connmix-protocol parses and this consumer does not handle yet:
             // the browser hears so rather than waiting for an answer.
             other => {

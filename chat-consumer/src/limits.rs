@@ -32,6 +32,9 @@ pub struct Limits {
     pub session_ttl: Duration,
     /// Messages kept per channel for `history`; 0 keeps none and turns `history` off.
     pub history_per_channel: u32,
+    /// Whether a room hears `join` and `leave` events when a user's first connection joins it
+    /// or their last one leaves.
+    pub join_leave_events: bool,
     /// Messages waiting to be stored before new ones are dropped (and counted) rather than
     /// delaying a reply.
     pub history_buffer: usize,
@@ -55,6 +58,7 @@ impl Default for Limits {
             login_window: Duration::from_secs(60),
             session_ttl: Duration::from_secs(24 * 3600),
             history_per_channel: 200,
+            join_leave_events: true,
             history_buffer: 4096,
         }
     }

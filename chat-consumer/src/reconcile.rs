@@ -17,7 +17,8 @@ use tokio_util::sync::CancellationToken;
 use crate::chat::Chat;
 use crate::engine::ChatEngine;
 use crate::error::Result;
-use crate::service::presence;
+use crate::handlers::membership::{announce, Change};
+use crate::service::{presence, rooms};
 
 /// Records asked about per database page.
 const PAGE: u64 = 200;
@@ -59,6 +60,8 @@ pub async fn reconcile_once<E: ChatEngine>(
         for node in presence::nodes(chat.db()).await? {
             if !listed.contains(&node) {
                 done.of_removed_nodes += presence::forget_node(chat.db(), &node).await?;
+                let left = rooms::forget_node(chat.db(), &node).await?;
+                announce(chat, Change::Leave, &left).await;
             }
         }
     }
@@ -77,6 +80,8 @@ pub async fn reconcile_once<E: ChatEngine>(
                     if presence::disconnect(chat.db(), conn).await?.is_some() {
                         done.of_closed_connections += 1;
                     }
+                    let left = rooms::leave_all(chat.db(), conn).await?;
+                    announce(chat, Change::Leave, &left).await;
                 }
                 Err(err) => {
                     tracing::debug!(node = %conn.node, client_id = %conn.client, error = %err, "cannot probe connection");

@@ -3,12 +3,14 @@
 //! database use user names unique to the run, so parallel runs do not collide.
 
 use std::io::Write as _;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use chat_consumer::engine::Conn;
+use chat_consumer::history::{History, Stored};
 use chat_consumer::service::auth::login;
 use chat_consumer::service::password::Hasher;
-use chat_consumer::service::{presence, users};
+use chat_consumer::service::session::Sessions;
+use chat_consumer::service::{presence, rooms, users};
 use chat_consumer::{db, ErrorKind};
 use sea_orm::{ConnectionTrait, DatabaseConnection};
 
@@ -126,9 +128,60 @@ async fn exercise(db: &DatabaseConnection) {
     let online = users::find_by_id(db, id).await.unwrap().unwrap().online;
     assert_eq!(online, 0);
 
+    // Rooms: a user is in while any connection is; each change says whether it was the
+    // first join or the last leave; members are listed once.
+    let room = unique("room");
+    assert!(rooms::join(db, &conn(1), id, &room).await.unwrap());
+    assert!(!rooms::join(db, &conn(2), id, &room).await.unwrap());
+    assert!(!rooms::join(db, &conn(2), id, &room).await.unwrap());
+    assert_eq!(
+        rooms::members(db, &room, 10).await.unwrap(),
+        vec![(id, name.clone())]
+    );
+    assert_eq!(rooms::leave(db, &conn(1), &room).await.unwrap(), None);
+    assert_eq!(
+        rooms::leave_all(db, &conn(2)).await.unwrap(),
+        vec![(room.clone(), id)]
+    );
+    rooms::join(db, &conn(3), id, &room).await.unwrap();
+    assert_eq!(
+        rooms::forget_node(db, &node).await.unwrap(),
+        vec![(room.clone(), id)]
+    );
+    assert!(rooms::members(db, &room, 10).await.unwrap().is_empty());
+
+    // History: the latest messages of a channel, oldest first, text exactly as typed.
+    let (history, _) = History::start(db.clone(), 5, 64);
+    let texts: Vec<String> = (0..8)
+        .map(|n| format!("n{n} \"quoted\" é 😀 ' ; --"))
+        .collect();
+    for (n, text) in texts.iter().enumerate() {
+        history.record(Stored {
+            channel: room.clone(),
+            uid: id,
+            from: Some(name.clone()),
+            text: text.clone(),
+            time: 1_764_100_000_000 + n as u64,
+        });
+    }
+    history.flush().await;
+    let latest = history.latest(db, &room, 100).await.unwrap();
+    let read: Vec<String> = latest.iter().filter_map(|m| m.text.clone()).collect();
+    assert_eq!(read, texts[3..]);
+    assert_eq!(latest[0].from.as_deref(), Some(name.as_str()));
+    assert_eq!(latest[0].time, Some(1_764_100_000_003));
+
+    // Sessions: one key per database, shared by every consumer; a new password revokes.
+    let sessions = Sessions::load(db, Duration::from_secs(60)).await.unwrap();
+    let other_consumer = Sessions::load(db, Duration::from_secs(60)).await.unwrap();
+    let token = sessions.issue(&ok);
+    let again = other_consumer.login(db, &token).await.unwrap().unwrap();
+    assert_eq!((again.id, again.name.as_str()), (id, name.as_str()));
+
     // Changing a password.
     let new_hash = hasher.hash("654321").await.unwrap();
     users::set_password(db, &name, new_hash).await.unwrap();
+    assert_eq!(sessions.login(db, &token).await.unwrap(), None);
     assert!(login(db, &hasher, &name, "654321").await.unwrap().is_some());
     assert!(login(db, &hasher, &name, "123456").await.unwrap().is_none());
     let err = users::set_password(db, &unique("ghost"), "x".into())

@@ -120,7 +120,7 @@ fn consumer(
 
 async fn request(browser: &mut Browser, request: ChatRequest) -> anyhow::Result<Value> {
     browser.send_request(&request).await?;
-    Ok(browser.recv_json().await?)
+    common::recv_chat(browser).await
 }
 
 async fn log_in(browser: &mut Browser, name: &str) -> anyhow::Result<()> {
@@ -210,9 +210,12 @@ async fn redis_list_walkthrough_two_users_chat_in_a_room() -> anyhow::Result<()>
         text: "hello,world!".into(),
     })
     .await?;
-    let mut got = [one.recv_json().await?, one.recv_json().await?];
+    let mut got = [
+        common::recv_chat(&mut one).await?,
+        common::recv_chat(&mut one).await?,
+    ];
     got.sort_by_key(|v| v.get("op").is_some());
-    let delivered_to_two = two.recv_json().await?;
+    let delivered_to_two = common::recv_chat(&mut two).await?;
     for delivery in [&got[0], &delivered_to_two] {
         assert_eq!(delivery["channel"], "room_101");
         assert_eq!(delivery["data"], "uid:1,message:hello,world!");

@@ -10,7 +10,7 @@ use serde_json::{json, Value};
 
 async fn request(browser: &mut Browser, request: ChatRequest) -> anyhow::Result<Value> {
     browser.send_request(&request).await?;
-    Ok(browser.recv_json().await?)
+    common::recv_chat(browser).await
 }
 
 #[tokio::test]
@@ -49,7 +49,7 @@ async fn the_tutorials_first_script_logs_in_joins_and_chats() -> anyhow::Result<
         text: "hello".into(),
     })
     .await?;
-    let delivered = one.recv_json().await?;
+    let delivered = common::recv_chat(&mut one).await?;
     assert_eq!(delivered["event"], "subscribe");
     assert_eq!(delivered["channel"], "room_101");
     assert_eq!(delivered["from"], "user2");

@@ -18,7 +18,7 @@ use tokio_util::sync::CancellationToken;
 
 async fn request(browser: &mut Browser, request: ChatRequest) -> anyhow::Result<Value> {
     browser.send_request(&request).await?;
-    Ok(browser.recv_json().await?)
+    common::recv_chat(browser).await
 }
 
 fn strings(items: &[&str]) -> Vec<String> {
@@ -54,6 +54,41 @@ async fn room_chat(mode: Mode) -> anyhow::Result<()> {
         );
     }
 
+    // The room hears each user's first join: one (in first) hears both, two itself.
+    let mut joined = Vec::new();
+    for _ in 0..2 {
+        let event = one.recv_json().await?;
+        assert_eq!(
+            (&event["event"], &event["channel"]),
+            (&json!("join"), &json!("room_101")),
+            "{event}"
+        );
+        assert!(event["uid"].as_u64().is_some() && event["time"].as_u64().is_some());
+        joined.push(event["from"].as_str().unwrap_or_default().to_owned());
+    }
+    joined.sort();
+    assert_eq!(joined, ["user1", "user2"]);
+    loop {
+        let event = two.recv_json().await?;
+        assert_eq!(event["event"], "join", "{event}");
+        if event["from"] == "user2" {
+            break;
+        }
+    }
+    // Both are listed in the room, each once, whichever node and consumer saw them join.
+    let present = request(
+        &mut one,
+        ChatRequest::Presence {
+            channel: "room_101".into(),
+        },
+    )
+    .await?;
+    let names: Vec<&str> = present["users"]
+        .as_array()
+        .map(|users| users.iter().filter_map(|u| u["name"].as_str()).collect())
+        .unwrap_or_default();
+    assert_eq!(names, ["user1", "user2"], "{present}");
+
     one.send_request(&ChatRequest::SendToRoom {
         room: "room_101".into(),
         text: "hello,world!".into(),
@@ -73,6 +108,43 @@ async fn room_chat(mode: Mode) -> anyhow::Result<()> {
 
     let user1 = users::find_by_name(&setup.db, "user1").await?.unwrap();
     assert_eq!(user1.online, 1);
+
+    // A late joiner reads the message in the room's history (stored off the reply path, so
+    // it may take a moment to be there).
+    let mut late = Browser::connect(nodes[1].chat_addr).await?;
+    let login = ChatRequest::Auth {
+        name: "user2".into(),
+        password: "123456".into(),
+    };
+    let welcome = request(&mut late, login).await?;
+    assert!(welcome["token"].as_str().is_some(), "{welcome}");
+    let history = tokio::time::timeout(WAIT, async {
+        loop {
+            let ask = ChatRequest::History {
+                channel: "room_101".into(),
+                count: None,
+            };
+            let answer = request(&mut late, ask).await?;
+            if answer["messages"].as_array().is_some_and(|m| !m.is_empty()) {
+                return anyhow::Ok(answer);
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await??;
+    assert_eq!(history["op"], "history");
+    assert_eq!(history["messages"][0]["text"], "hello,world!");
+    assert_eq!(history["messages"][0]["from"], "user1");
+    drop(late);
+
+    // Two closes: user2 has no other connection in the room, so one hears they left.
+    drop(two);
+    let left = tokio::time::timeout(WAIT, one.recv_json()).await??;
+    assert_eq!(
+        (&left["event"], &left["from"], &left["channel"]),
+        (&json!("leave"), &json!("user2"), &json!("room_101")),
+        "{left}"
+    );
 
     setup.cancel.cancel();
     let stopped = tokio::time::timeout(WAIT, setup.served).await???;

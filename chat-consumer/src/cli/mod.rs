@@ -287,6 +287,10 @@ struct ConsumerArgs {
     /// Messages kept per channel for `history` (0: none, and `history` is off).
     #[arg(long, env = "CHAT_HISTORY_PER_CHANNEL", default_value_t = Limits::default().history_per_channel)]
     history_per_channel: u32,
+    /// Publish `join` and `leave` events on a room when a user's first connection joins it
+    /// or their last one leaves (`presence` works either way).
+    #[arg(long, env = "CHAT_JOIN_LEAVE_EVENTS", default_value_t = Limits::default().join_leave_events, action = clap::ArgAction::Set)]
+    join_leave_events: bool,
     /// Seconds between two checks for presence records a lost close event left behind
     /// (connections the engine no longer holds, nodes it no longer lists).
     #[arg(
@@ -389,6 +393,7 @@ impl ConsumerArgs {
             login_window: Duration::from_secs(self.login_window_secs),
             session_ttl: Duration::from_secs(self.session_ttl_secs),
             history_per_channel: self.history_per_channel,
+            join_leave_events: self.join_leave_events,
             ..defaults
         })
     }

@@ -7,10 +7,11 @@
 use connmix_protocol::chat::{op, ChatReply};
 use metrics::counter;
 
+use super::membership::{announce, Change};
 use super::{reason, Ctx};
 use crate::engine::ChatEngine;
 use crate::service::auth::LoggedIn;
-use crate::service::{auth, presence};
+use crate::service::{auth, presence, rooms};
 use crate::telemetry::names::LOGINS;
 
 /// Longest name worth looking up: the column holds 255 bytes.
@@ -114,6 +115,14 @@ async fn set_uid<E: ChatEngine>(cx: &Ctx<'_, E>, uid: u64) -> bool {
     };
     if let Err(err) = recorded {
         tracing::warn!(uid, error = %err, "cannot record presence");
+    }
+    // The rooms were the previous user's: they left them (the page joins again as the new
+    // one).
+    if cx.user.is_some() {
+        match rooms::leave_all(db, cx.conn).await {
+            Ok(left) => announce(cx.chat, Change::Leave, &left).await,
+            Err(err) => tracing::warn!(uid, error = %err, "cannot remove room memberships"),
+        }
     }
     true
 }

@@ -1,16 +1,23 @@
-//! The `close` event: a logged-in connection ended, so its presence record goes.
+//! The `close` event: a logged-in connection ended, so its presence record and room
+//! memberships go.
 
+use super::membership::{announce, Change};
 use super::Ctx;
 use crate::engine::ChatEngine;
-use crate::service::presence;
+use crate::service::{presence, rooms};
 
-/// Removes the connection's presence record.
+/// Removes the connection's presence record and memberships; rooms its user is no longer in
+/// hear that they left.
 pub async fn close<E: ChatEngine>(cx: &Ctx<'_, E>) {
     let Some(uid) = cx.user else {
         return;
     };
     if let Err(err) = presence::disconnect(&cx.chat.db, cx.conn).await {
         tracing::warn!(uid, error = %err, "cannot remove presence record");
+    }
+    match rooms::leave_all(&cx.chat.db, cx.conn).await {
+        Ok(left) => announce(cx.chat, Change::Leave, &left).await,
+        Err(err) => tracing::warn!(uid, error = %err, "cannot remove room memberships"),
     }
 }
 

@@ -1,11 +1,14 @@
 //! `subscribe` and `unsubscribe`: join or leave rooms, `broadcast`, or one's own `user_<uid>`
 //! channel. Both take the same names and the same permission checks.
 
-use connmix_protocol::chat::{op, ChatReply};
+use connmix_protocol::chat::{op, ChatReply, MembershipEvent};
 
+use super::outgoing::now_millis;
 use super::{reason, Ctx};
 use crate::channel::Channel;
+use crate::chat::Chat;
 use crate::engine::ChatEngine;
+use crate::service::rooms;
 
 /// Which way a membership request goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -43,10 +46,63 @@ pub async fn membership<E: ChatEngine>(cx: &Ctx<'_, E>, change: Change, channels
         Ok(()) => ChatReply::success(op),
         Err(err) => {
             tracing::warn!(error = %err, "engine refused");
-            ChatReply::error(op, reason::INTERNAL)
+            return cx.reply(ChatReply::error(op, reason::INTERNAL)).await;
         }
     };
+    // The engine took it: the records follow, and the room hears of a first join or a last
+    // leave after the sender has its answer.
+    let uid = cx.user.unwrap_or_default();
+    let mut changed = Vec::new();
+    for name in names.iter().filter(|name| is_room(name)) {
+        let recorded = match change {
+            Change::Join => rooms::join(&cx.chat.db, cx.conn, uid, name).await,
+            Change::Leave => rooms::leave(&cx.chat.db, cx.conn, name)
+                .await
+                .map(|left| left.is_some()),
+        };
+        match recorded {
+            Ok(true) => changed.push((name.clone(), uid)),
+            Ok(false) => {}
+            Err(err) => {
+                tracing::warn!(channel = name, error = %err, "cannot record room membership")
+            }
+        }
+    }
     cx.reply(answer).await;
+    announce(cx.chat, change, &changed).await;
+}
+
+fn is_room(name: &str) -> bool {
+    name.starts_with(crate::channel::ROOM_PREFIX)
+}
+
+/// Publishes a join or leave event on each room of `changed` for its user, when the chat
+/// sends them (`--join-leave-events`). Failures are logged: the change itself stands.
+pub(crate) async fn announce<E: ChatEngine>(
+    chat: &Chat<E>,
+    change: Change,
+    changed: &[rooms::Left],
+) {
+    if !chat.limits.join_leave_events {
+        return;
+    }
+    for (room, uid) in changed {
+        let name = match chat.names.get(&chat.db, *uid).await {
+            Ok(Some(name)) => name,
+            Ok(None) => continue,
+            Err(err) => {
+                tracing::warn!(uid, error = %err, "cannot look up a member's name");
+                continue;
+            }
+        };
+        let event = match change {
+            Change::Join => MembershipEvent::join(room, *uid, &name, now_millis()),
+            Change::Leave => MembershipEvent::leave(room, *uid, &name, now_millis()),
+        };
+        if let Err(err) = chat.engine.publish(room, event.to_json()).await {
+            tracing::warn!(channel = room, error = %err, "cannot announce a join or leave");
+        }
+    }
 }
 
 /// The channels in canonical form if the user may use every one of them, else the reason

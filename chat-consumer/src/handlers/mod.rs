@@ -9,6 +9,7 @@ pub mod history;
 pub mod membership;
 mod outgoing;
 pub mod ping;
+pub mod presence;
 pub mod send_broadcast;
 pub mod send_to_room;
 pub mod send_to_user;

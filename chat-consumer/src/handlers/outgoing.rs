@@ -114,7 +114,8 @@ pub(crate) async fn publish<E: ChatEngine>(
     cx.reply(answer).await;
 }
 
-fn now_millis() -> u64 {
+/// Now, in milliseconds since the Unix epoch: the `time` of what the chat publishes.
+pub(crate) fn now_millis() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))

@@ -7,6 +7,7 @@ mod m20260101_000002_users_online_timestamps;
 mod m20261202_000003_connections;
 mod m20261204_000004_settings;
 mod m20261204_000005_messages;
+mod m20261204_000006_memberships;
 
 /// All migrations, in order.
 #[derive(Debug)]
@@ -21,6 +22,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000003_connections::Migration),
             Box::new(m20261204_000004_settings::Migration),
             Box::new(m20261204_000005_messages::Migration),
+            Box::new(m20261204_000006_memberships::Migration),
         ]
     }
 }

@@ -3,5 +3,6 @@
 pub mod auth;
 pub mod password;
 pub mod presence;
+pub mod rooms;
 pub mod session;
 pub mod users;

@@ -18,12 +18,12 @@ use crate::error::Result;
 
 /// The row key of a connection; `None` for an id beyond what the column holds (no engine
 /// issues one), which then has no row.
-fn key(conn: &Conn) -> Option<(String, i64)> {
+pub(crate) fn key(conn: &Conn) -> Option<(String, i64)> {
     let client = i64::try_from(conn.client.get()).ok()?;
     Some((conn.node.to_string(), client))
 }
 
-fn db_uid(uid: u64) -> Option<i32> {
+pub(crate) fn db_uid(uid: u64) -> Option<i32> {
     i32::try_from(uid).ok().filter(|uid| *uid > 0)
 }
 

@@ -59,8 +59,10 @@ impl Sessions {
         };
         setting::Entity::insert(row)
             .on_conflict(
+                // Setting the name to itself keeps the stored key: a "do nothing" that
+                // MariaDB's dialect can say too.
                 OnConflict::column(setting::Column::Name)
-                    .do_nothing()
+                    .update_column(setting::Column::Name)
                     .to_owned(),
             )
             .exec_without_returning(db)

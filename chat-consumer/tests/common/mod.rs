@@ -12,8 +12,10 @@ use chat_consumer::service::password::Hasher;
 use chat_consumer::service::users;
 use chat_consumer::{db, Consumer, Stopped};
 use connmix_client::Client;
+use connmix_mock::browser::Browser;
 use connmix_mock::{MockConfig, MockEngine, ScriptConfig};
 use sea_orm::DatabaseConnection;
+use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
 pub const WAIT: Duration = Duration::from_secs(10);
@@ -116,4 +118,21 @@ pub async fn start_in(
         served,
         readiness,
     })
+}
+
+/// Whether `frame` is a room's `join` or `leave` event.
+pub fn is_room_event(frame: &Value) -> bool {
+    matches!(frame["event"].as_str(), Some("join" | "leave"))
+}
+
+/// The next frame `browser` receives that is not a room's `join` or `leave` event, for tests
+/// about something else (the events come whenever someone joins, in no fixed order with the
+/// frames around them).
+pub async fn recv_chat(browser: &mut Browser) -> anyhow::Result<Value> {
+    loop {
+        let frame = browser.recv_json().await?;
+        if !is_room_event(&frame) {
+            return Ok(frame);
+        }
+    }
 }
