@@ -55,15 +55,24 @@ async fn join(page: &Page, room: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The text of every element that `css` selects, read at one instant: the page redraws its
+/// lists whole, so elements found one call earlier may be gone by the next.
+async fn texts(page: &Page, css: &str) -> anyhow::Result<Vec<String>> {
+    let read = "return [...document.querySelectorAll(arguments[0])].map((e) => e.innerText);";
+    let found = page.execute(read, vec![serde_json::json!(css)]).await?;
+    Ok(serde_json::from_value(found)?)
+}
+
 /// The lines of the message list, as the user reads them, once one contains `needle`.
 async fn wait_for_line(page: &Page, needle: &str) -> anyhow::Result<String> {
     let deadline = tokio::time::Instant::now() + WAIT;
     loop {
-        for line in page.find_all(Locator::Css("#messages li")).await? {
-            let text = line.text().await?;
-            if text.contains(needle) {
-                return Ok(text);
-            }
+        if let Some(line) = texts(page, "#messages li")
+            .await?
+            .into_iter()
+            .find(|t| t.contains(needle))
+        {
+            return Ok(line);
         }
         anyhow::ensure!(
             tokio::time::Instant::now() < deadline,
@@ -75,13 +84,8 @@ async fn wait_for_line(page: &Page, needle: &str) -> anyhow::Result<String> {
 
 /// How many lines of the message list contain `needle`.
 async fn count_lines(page: &Page, needle: &str) -> anyhow::Result<usize> {
-    let mut count = 0;
-    for line in page.find_all(Locator::Css("#messages li")).await? {
-        if line.text().await?.contains(needle) {
-            count += 1;
-        }
-    }
-    Ok(count)
+    let lines = texts(page, "#messages li").await?;
+    Ok(lines.iter().filter(|t| t.contains(needle)).count())
 }
 
 /// Waits until `count` lines contain `needle`.
@@ -117,10 +121,7 @@ async fn wait_for_users(page: &Page, want: &[&str]) -> anyhow::Result<()> {
     want.sort();
     let deadline = tokio::time::Instant::now() + WAIT;
     loop {
-        let mut shown = Vec::new();
-        for user in page.find_all(Locator::Css("#user-list .user")).await? {
-            shown.push(user.text().await?);
-        }
+        let mut shown = texts(page, "#user-list .user").await?;
         shown.sort();
         if shown == want {
             return Ok(());
@@ -133,13 +134,31 @@ async fn wait_for_users(page: &Page, want: &[&str]) -> anyhow::Result<()> {
     }
 }
 
+/// Clicks the element `css` selects in a list the page redraws whole (channels, users): an
+/// element found just before a redraw is stale by the click, so it is found again.
+async fn click_in_list(page: &Page, css: &str) -> anyhow::Result<()> {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let clicked = match page.find(Locator::Css(css)).await {
+            Ok(element) => element.click().await.map(drop),
+            Err(err) => Err(err),
+        };
+        match clicked {
+            Ok(()) => return Ok(()),
+            Err(err) if tokio::time::Instant::now() >= deadline => {
+                return Err(err).with_context(|| format!("clicking {css}"))
+            }
+            Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+        }
+    }
+}
+
 /// Makes `channel` the one on screen.
 async fn open_channel(page: &Page, channel: &str) -> anyhow::Result<()> {
-    page.find(Locator::Css(&format!(
-        r#"button.channel[data-channel="{channel}"]"#
-    )))
-    .await?
-    .click()
+    click_in_list(
+        page,
+        &format!(r#"button.channel[data-channel="{channel}"]"#),
+    )
     .await?;
     page.wait()
         .at_most(WAIT)
@@ -163,10 +182,7 @@ async fn send_text(page: &Page, text: &str) -> anyhow::Result<()> {
 
 /// Selects the logged-in user's own direct-message channel.
 async fn open_direct(page: &Page) -> anyhow::Result<()> {
-    page.find(Locator::Css(r#"button.channel[data-channel^="user_"]"#))
-        .await?
-        .click()
-        .await?;
+    click_in_list(page, r#"button.channel[data-channel^="user_"]"#).await?;
     page.wait()
         .at_most(WAIT)
         .for_element(Locator::Css("#to-field:not([hidden])"))
@@ -278,10 +294,7 @@ async fn room_chat(test: &str, script: Option<ScriptConfig>, shots: &str) -> any
     input.clear().await?;
 
     // A click on a name in the user list writes to that user, by name.
-    two.find(Locator::Css(r#"#user-list .user:not(.me)"#))
-        .await?
-        .click()
-        .await?;
+    click_in_list(&two, "#user-list .user:not(.me)").await?;
     two.wait()
         .at_most(WAIT)
         .for_element(Locator::Css("#to-field:not([hidden])"))
@@ -305,12 +318,7 @@ async fn room_chat(test: &str, script: Option<ScriptConfig>, shots: &str) -> any
     send_direct(&one, "user1", "note to self 1").await?;
     send_direct(&one, "user1", "note to self 2").await?;
     wait_for_line(&one, "note to self 2").await?;
-    let mut shown = 0;
-    for line in one.find_all(Locator::Css("#messages li")).await? {
-        if line.text().await?.contains("note to self 1") {
-            shown += 1;
-        }
-    }
+    let shown = count_lines(&one, "note to self 1").await?;
     assert_eq!(shown, 1, "a message to oneself is shown once");
     reload_keeps_the_login(&one, text, shots).await?;
 
@@ -377,11 +385,7 @@ async fn late_joiner_reads_history(one: &Page, two: &Page) -> anyhow::Result<()>
     );
     wait_for_line(two, "and then this").await?;
     wait_for_history(two).await?;
-    let lines = two.find_all(Locator::Css("#messages li")).await?;
-    let mut texts = Vec::new();
-    for line in lines {
-        texts.push(line.text().await?);
-    }
+    let texts = texts(two, "#messages li").await?;
     let first = texts
         .iter()
         .position(|t| t.contains("said before user2 came"));
