@@ -905,6 +905,29 @@ mod tests {
     }
 
     #[test]
+    fn a_token_is_never_shown_by_debug() {
+        let request = ChatRequest::parse(r#"{"op":"auth","args":["1.2.secret"]}"#).unwrap();
+        assert!(!format!("{request:?}").contains("secret"));
+        assert_eq!(request.op(), op::AUTH);
+    }
+
+    #[test]
+    fn join_and_leave_events_read_back_as_themselves() {
+        let join = MembershipEvent::join("room_1", 2, "user2", 5);
+        let read: ChatReply = serde_json::from_str(&join.to_json()).unwrap();
+        assert_eq!(read, ChatReply::Membership(join));
+        let history = ChatReply::history(
+            "room_1",
+            vec![Delivery::new("room_1", 1, Some("user1"), "hi", Some(3))],
+        );
+        let read: ChatReply = serde_json::from_str(&history.to_json()).unwrap();
+        assert_eq!(read, history);
+        let presence = ChatReply::presence("room_1", vec![Member::new(1, "user1")]);
+        let read: ChatReply = serde_json::from_str(&presence.to_json()).unwrap();
+        assert_eq!(read, presence);
+    }
+
+    #[test]
     fn typed_and_general_parsing_agree_on_well_formed_requests() {
         for frame in [
             r#"{"op":"auth","args":["user1","12\"3"]}"#,
@@ -915,6 +938,9 @@ mod tests {
             r#"{"op":"sendbroadcast","args":["x"]}"#,
             r#"{"op":"ping"}"#,
             r#"{"op":"ping","args":null}"#,
+            r#"{"op":"auth","args":["1.2.abc"]}"#,
+            r#"{"op":"history","args":["room_1"]}"#,
+            r#"{"op":"presence","args":["room_1"]}"#,
         ] {
             let typed: RequestIn<'_> = serde_json::from_str(frame).unwrap();
             let typed = typed

@@ -161,7 +161,8 @@ enum UsersCommand {
     },
     /// List users (never their passwords).
     List,
-    /// Set a user's password.
+    /// Set a user's password (which also ends the user's sessions: their tokens stop
+    /// working).
     Passwd {
         /// Login name.
         name: String,
