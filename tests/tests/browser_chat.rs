@@ -3,213 +3,23 @@
 //! what was said before they came (history), who is there (presence), who comes and goes, and
 //! a reload that keeps the login. Screenshots land in `target/e2e-screenshots/`.
 
-use std::time::Duration;
-
 use anyhow::Context as _;
 use chat_consumer::service::password::Hasher;
 use chat_consumer::service::users;
 use chat_consumer::Consumer;
 use connmix_client::Client;
-use connmix_e2e::browser::{screenshot_dir, Chromedriver};
+use connmix_e2e::browser::Chromedriver;
 use connmix_mock::{MockConfig, MockEngine, ScriptConfig};
 use fantoccini::{Client as Page, Locator};
 use tokio_util::sync::CancellationToken;
 
-/// Bound on every wait for the page; nothing here should take more than a fraction of it.
-const WAIT: Duration = Duration::from_secs(20);
+mod chat_page;
 
-async fn login(page: &Page, url: &str, name: &str) -> anyhow::Result<()> {
-    page.goto(url).await?;
-    page.find(Locator::Id("login-name"))
-        .await?
-        .send_keys(name)
-        .await?;
-    page.find(Locator::Id("login-password"))
-        .await?
-        .send_keys("123456")
-        .await?;
-    page.find(Locator::Id("login-button"))
-        .await?
-        .click()
-        .await?;
-    page.wait()
-        .at_most(WAIT)
-        .for_element(Locator::Css("#chat:not([hidden])"))
-        .await
-        .with_context(|| format!("{name} never got past the login form"))?;
-    Ok(())
-}
-
-async fn join(page: &Page, room: &str) -> anyhow::Result<()> {
-    page.find(Locator::Id("join-input"))
-        .await?
-        .send_keys(room)
-        .await?;
-    page.find(Locator::Id("join-button")).await?.click().await?;
-    let selected = format!(r#"button.channel[data-channel="room_{room}"][aria-current="true"]"#);
-    page.wait()
-        .at_most(WAIT)
-        .for_element(Locator::Css(&selected))
-        .await
-        .with_context(|| format!("room {room} never became the current channel"))?;
-    Ok(())
-}
-
-/// The text of every element that `css` selects, read at one instant: the page redraws its
-/// lists whole, so elements found one call earlier may be gone by the next.
-async fn texts(page: &Page, css: &str) -> anyhow::Result<Vec<String>> {
-    let read = "return [...document.querySelectorAll(arguments[0])].map((e) => e.innerText);";
-    let found = page.execute(read, vec![serde_json::json!(css)]).await?;
-    Ok(serde_json::from_value(found)?)
-}
-
-/// The lines of the message list, as the user reads them, once one contains `needle`.
-async fn wait_for_line(page: &Page, needle: &str) -> anyhow::Result<String> {
-    let deadline = tokio::time::Instant::now() + WAIT;
-    loop {
-        if let Some(line) = texts(page, "#messages li")
-            .await?
-            .into_iter()
-            .find(|t| t.contains(needle))
-        {
-            return Ok(line);
-        }
-        anyhow::ensure!(
-            tokio::time::Instant::now() < deadline,
-            "no message containing {needle:?} appeared"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
-/// How many lines of the message list contain `needle`.
-async fn count_lines(page: &Page, needle: &str) -> anyhow::Result<usize> {
-    let lines = texts(page, "#messages li").await?;
-    Ok(lines.iter().filter(|t| t.contains(needle)).count())
-}
-
-/// Waits until `count` lines contain `needle`.
-async fn wait_for_count(page: &Page, needle: &str, count: usize) -> anyhow::Result<()> {
-    let deadline = tokio::time::Instant::now() + WAIT;
-    loop {
-        let shown = count_lines(page, needle).await?;
-        if shown == count {
-            return Ok(());
-        }
-        anyhow::ensure!(
-            tokio::time::Instant::now() < deadline,
-            "{shown} lines containing {needle:?}, not {count}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
-/// Waits until the message list has whatever history it asked for (the page marks it busy
-/// until then).
-async fn wait_for_history(page: &Page) -> anyhow::Result<()> {
-    page.wait()
-        .at_most(WAIT)
-        .for_element(Locator::Css(r#"#messages[aria-busy="false"]"#))
-        .await
-        .context("the channel's history never arrived")?;
-    Ok(())
-}
-
-/// The room's user list as shown, once it is exactly `want` (in any order).
-async fn wait_for_users(page: &Page, want: &[&str]) -> anyhow::Result<()> {
-    let mut want: Vec<String> = want.iter().map(|s| (*s).to_owned()).collect();
-    want.sort();
-    let deadline = tokio::time::Instant::now() + WAIT;
-    loop {
-        let mut shown = texts(page, "#user-list .user").await?;
-        shown.sort();
-        if shown == want {
-            return Ok(());
-        }
-        anyhow::ensure!(
-            tokio::time::Instant::now() < deadline,
-            "the user list shows {shown:?}, not {want:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
-/// Clicks the element `css` selects in a list the page redraws whole (channels, users): an
-/// element found just before a redraw is stale by the click, so it is found again.
-async fn click_in_list(page: &Page, css: &str) -> anyhow::Result<()> {
-    let deadline = tokio::time::Instant::now() + WAIT;
-    loop {
-        let clicked = match page.find(Locator::Css(css)).await {
-            Ok(element) => element.click().await.map(drop),
-            Err(err) => Err(err),
-        };
-        match clicked {
-            Ok(()) => return Ok(()),
-            Err(err) if tokio::time::Instant::now() >= deadline => {
-                return Err(err).with_context(|| format!("clicking {css}"))
-            }
-            Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
-        }
-    }
-}
-
-/// Makes `channel` the one on screen.
-async fn open_channel(page: &Page, channel: &str) -> anyhow::Result<()> {
-    click_in_list(
-        page,
-        &format!(r#"button.channel[data-channel="{channel}"]"#),
-    )
-    .await?;
-    page.wait()
-        .at_most(WAIT)
-        .for_element(Locator::Css(&format!(
-            r#"button.channel[data-channel="{channel}"][aria-current="true"]"#
-        )))
-        .await
-        .with_context(|| format!("{channel} never became the current channel"))?;
-    Ok(())
-}
-
-/// Sends `text` to the channel on screen.
-async fn send_text(page: &Page, text: &str) -> anyhow::Result<()> {
-    page.find(Locator::Id("message-input"))
-        .await?
-        .send_keys(text)
-        .await?;
-    page.find(Locator::Id("send-button")).await?.click().await?;
-    Ok(())
-}
-
-/// Selects the logged-in user's own direct-message channel.
-async fn open_direct(page: &Page) -> anyhow::Result<()> {
-    click_in_list(page, r#"button.channel[data-channel^="user_"]"#).await?;
-    page.wait()
-        .at_most(WAIT)
-        .for_element(Locator::Css("#to-field:not([hidden])"))
-        .await
-        .context("the recipient field never appeared")?;
-    Ok(())
-}
-
-/// Sends `text` from the direct-message channel to the user `to` (a name or an id).
-async fn send_direct(page: &Page, to: &str, text: &str) -> anyhow::Result<()> {
-    let field = page.find(Locator::Id("to-input")).await?;
-    field.clear().await?;
-    field.send_keys(to).await?;
-    page.find(Locator::Id("message-input"))
-        .await?
-        .send_keys(text)
-        .await?;
-    page.find(Locator::Id("send-button")).await?.click().await?;
-    Ok(())
-}
-
-async fn screenshot(page: &Page, name: &str) -> anyhow::Result<()> {
-    let dir = screenshot_dir();
-    std::fs::create_dir_all(&dir)?;
-    std::fs::write(dir.join(name), page.screenshot().await?)?;
-    Ok(())
-}
+use chat_page::{
+    click_in_list, count_lines, join, login, open_channel, open_direct, screenshot, send_direct,
+    send_text, session_storage, texts, wait_for_count, wait_for_history, wait_for_line,
+    wait_for_users, WAIT,
+};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_browsers_on_two_nodes_chat_in_a_room() -> anyhow::Result<()> {
@@ -438,13 +248,6 @@ async fn reload_keeps_the_login(one: &Page, text: &str, shots: &str) -> anyhow::
     wait_for_users(one, &["user1 (you)", "user2"]).await?;
     screenshot(one, &format!("{shots}-user1-reloaded.png")).await?;
     Ok(())
-}
-
-/// What the page keeps in sessionStorage, as JSON text.
-async fn session_storage(page: &Page) -> anyhow::Result<String> {
-    let read = "return JSON.stringify(Object.entries(sessionStorage));";
-    let stored = page.execute(read, vec![]).await?;
-    Ok(stored.as_str().unwrap_or_default().to_owned())
 }
 
 /// `one` closes its window: `two`, in room 101, sees it leave. Then `two` at a phone's width.
