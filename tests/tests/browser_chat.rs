@@ -1,110 +1,25 @@
 //! The newcomer's first experience, in real browsers: two Chromium windows open the chat page
-//! of two engine nodes, log in as two users, join a room, and one sees what the other sends.
-//! Screenshots land in `target/e2e-screenshots/`.
-
-use std::time::Duration;
+//! of two engine nodes, log in as two users, join a room, and one sees what the other sends:
+//! what was said before they came (history), who is there (presence), who comes and goes, and
+//! a reload that keeps the login. Screenshots land in `target/e2e-screenshots/`.
 
 use anyhow::Context as _;
 use chat_consumer::service::password::Hasher;
 use chat_consumer::service::users;
 use chat_consumer::Consumer;
 use connmix_client::Client;
-use connmix_e2e::browser::{screenshot_dir, Chromedriver};
+use connmix_e2e::browser::Chromedriver;
 use connmix_mock::{MockConfig, MockEngine, ScriptConfig};
 use fantoccini::{Client as Page, Locator};
 use tokio_util::sync::CancellationToken;
 
-/// Bound on every wait for the page; nothing here should take more than a fraction of it.
-const WAIT: Duration = Duration::from_secs(20);
+mod chat_page;
 
-async fn login(page: &Page, url: &str, name: &str) -> anyhow::Result<()> {
-    page.goto(url).await?;
-    page.find(Locator::Id("login-name"))
-        .await?
-        .send_keys(name)
-        .await?;
-    page.find(Locator::Id("login-password"))
-        .await?
-        .send_keys("123456")
-        .await?;
-    page.find(Locator::Id("login-button"))
-        .await?
-        .click()
-        .await?;
-    page.wait()
-        .at_most(WAIT)
-        .for_element(Locator::Css("#chat:not([hidden])"))
-        .await
-        .with_context(|| format!("{name} never got past the login form"))?;
-    Ok(())
-}
-
-async fn join(page: &Page, room: &str) -> anyhow::Result<()> {
-    page.find(Locator::Id("join-input"))
-        .await?
-        .send_keys(room)
-        .await?;
-    page.find(Locator::Id("join-button")).await?.click().await?;
-    let selected = format!(r#"button.channel[data-channel="room_{room}"][aria-current="true"]"#);
-    page.wait()
-        .at_most(WAIT)
-        .for_element(Locator::Css(&selected))
-        .await
-        .with_context(|| format!("room {room} never became the current channel"))?;
-    Ok(())
-}
-
-/// The lines of the message list, as the user reads them, once one contains `needle`.
-async fn wait_for_line(page: &Page, needle: &str) -> anyhow::Result<String> {
-    let deadline = tokio::time::Instant::now() + WAIT;
-    loop {
-        for line in page.find_all(Locator::Css("#messages li")).await? {
-            let text = line.text().await?;
-            if text.contains(needle) {
-                return Ok(text);
-            }
-        }
-        anyhow::ensure!(
-            tokio::time::Instant::now() < deadline,
-            "no message containing {needle:?} appeared"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
-/// Selects the logged-in user's own direct-message channel.
-async fn open_direct(page: &Page) -> anyhow::Result<()> {
-    page.find(Locator::Css(r#"button.channel[data-channel^="user_"]"#))
-        .await?
-        .click()
-        .await?;
-    page.wait()
-        .at_most(WAIT)
-        .for_element(Locator::Css("#to-field:not([hidden])"))
-        .await
-        .context("the recipient field never appeared")?;
-    Ok(())
-}
-
-/// Sends `text` from the direct-message channel to the user `to` (a name or an id).
-async fn send_direct(page: &Page, to: &str, text: &str) -> anyhow::Result<()> {
-    let field = page.find(Locator::Id("to-input")).await?;
-    field.clear().await?;
-    field.send_keys(to).await?;
-    page.find(Locator::Id("message-input"))
-        .await?
-        .send_keys(text)
-        .await?;
-    page.find(Locator::Id("send-button")).await?.click().await?;
-    Ok(())
-}
-
-async fn screenshot(page: &Page, name: &str) -> anyhow::Result<()> {
-    let dir = screenshot_dir();
-    std::fs::create_dir_all(&dir)?;
-    std::fs::write(dir.join(name), page.screenshot().await?)?;
-    Ok(())
-}
+use chat_page::{
+    click_in_list, count_lines, join, login, open_channel, open_direct, screenshot, send_direct,
+    send_text, session_storage, texts, wait_for_count, wait_for_history, wait_for_line,
+    wait_for_users, WAIT,
+};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_browsers_on_two_nodes_chat_in_a_room() -> anyhow::Result<()> {
@@ -159,15 +74,12 @@ async fn room_chat(test: &str, script: Option<ScriptConfig>, shots: &str) -> any
     let who = two.find(Locator::Id("whoami")).await?.text().await?;
     assert!(who.starts_with("user2"), "{who}");
     join(&one, "101").await?;
-    join(&two, "101").await?;
+    wait_for_users(&one, &["user1 (you)"]).await?;
+    late_joiner_reads_history(&one, &two).await?;
 
     // Quotes and markup are text, not JSON or HTML.
     let text = r#"hello from "one" <b>not bold</b>"#;
-    one.find(Locator::Id("message-input"))
-        .await?
-        .send_keys(text)
-        .await?;
-    one.find(Locator::Id("send-button")).await?.click().await?;
+    send_text(&one, text).await?;
 
     let seen = wait_for_line(&two, text).await?;
     assert!(seen.contains("user1"), "the sender's name is shown: {seen}");
@@ -191,6 +103,20 @@ async fn room_chat(test: &str, script: Option<ScriptConfig>, shots: &str) -> any
     assert!(send.is_enabled().await?, "a short message can");
     input.clear().await?;
 
+    // A click on a name in the user list writes to that user, by name.
+    click_in_list(&two, "#user-list .user:not(.me)").await?;
+    two.wait()
+        .at_most(WAIT)
+        .for_element(Locator::Css("#to-field:not([hidden])"))
+        .await
+        .context("a click on a user did not open direct messages")?;
+    let to = two
+        .find(Locator::Id("to-input"))
+        .await?
+        .prop("value")
+        .await?;
+    assert_eq!(to.as_deref(), Some("user1"));
+
     // A direct message by name: user2 reads it on its own channel.
     open_direct(&one).await?;
     send_direct(&one, "user2", "psst, by name").await?;
@@ -202,13 +128,9 @@ async fn room_chat(test: &str, script: Option<ScriptConfig>, shots: &str) -> any
     send_direct(&one, "user1", "note to self 1").await?;
     send_direct(&one, "user1", "note to self 2").await?;
     wait_for_line(&one, "note to self 2").await?;
-    let mut shown = 0;
-    for line in one.find_all(Locator::Css("#messages li")).await? {
-        if line.text().await?.contains("note to self 1") {
-            shown += 1;
-        }
-    }
+    let shown = count_lines(&one, "note to self 1").await?;
     assert_eq!(shown, 1, "a message to oneself is shown once");
+    reload_keeps_the_login(&one, text, shots).await?;
 
     // Offline: a banner counts down to the next attempt and the composer is off; "Retry now"
     // reconnects once the node is back, and the page logs in again.
@@ -227,7 +149,11 @@ async fn room_chat(test: &str, script: Option<ScriptConfig>, shots: &str) -> any
     );
     screenshot(&two, &format!("{shots}-user2-offline.png")).await?;
     engine.restart_node(&nodes[1].id).await?;
-    two.find(Locator::Id("retry-now")).await?.click().await?;
+    // "Retry now", unless the page's own next attempt came first and took the banner away.
+    if let Err(err) = two.find(Locator::Id("retry-now")).await?.click().await {
+        let banner = two.find(Locator::Id("offline")).await?;
+        anyhow::ensure!(!banner.is_displayed().await?, "Retry now: {err}");
+    }
     two.wait()
         .at_most(WAIT)
         .for_element(Locator::Css(r#"#status[data-state="online"]"#))
@@ -236,13 +162,151 @@ async fn room_chat(test: &str, script: Option<ScriptConfig>, shots: &str) -> any
     assert!(input.is_enabled().await?, "the composer is back");
     let who = two.find(Locator::Id("whoami")).await?.text().await?;
     assert!(who.starts_with("user2"), "logged in again: {who}");
+    // History again after the reconnect: what was already shown is not shown twice.
+    open_channel(&two, "room_101").await?;
+    wait_for_history(&two).await?;
+    assert_eq!(
+        count_lines(&two, text).await?,
+        1,
+        "no doubles after history"
+    );
+    assert_eq!(count_lines(&two, "said before user2 came").await?, 1);
+    wait_for_users(&two, &["user1", "user2 (you)"]).await?;
 
     screenshot(&one, &format!("{shots}-user1.png")).await?;
     screenshot(&two, &format!("{shots}-user2.png")).await?;
-    one.close().await?;
+    closing_a_window_leaves_the_room(one, &two, shots).await?;
+    logout_and_a_refused_token(&two, shots).await?;
     two.close().await?;
+
     cancel.cancel();
     served.await??;
     engine.shutdown().await;
+    Ok(())
+}
+
+/// `one` is in room 101 alone: it says two things, then `two` joins and reads them, oldest
+/// first, once; then each sees the other in the user list, and `one` sees `two` come in.
+async fn late_joiner_reads_history(one: &Page, two: &Page) -> anyhow::Result<()> {
+    send_text(one, "said before user2 came").await?;
+    wait_for_line(one, "said before user2 came").await?;
+    send_text(one, "and then this").await?;
+    wait_for_line(one, "and then this").await?;
+    join(two, "101").await?;
+    let early = wait_for_line(two, "said before user2 came").await?;
+    assert!(
+        early.contains("user1"),
+        "the sender's name is shown: {early}"
+    );
+    wait_for_line(two, "and then this").await?;
+    wait_for_history(two).await?;
+    let texts = texts(two, "#messages li").await?;
+    let first = texts
+        .iter()
+        .position(|t| t.contains("said before user2 came"));
+    let then = texts.iter().position(|t| t.contains("and then this"));
+    assert!(first.is_some() && first < then, "oldest first: {texts:?}");
+    assert_eq!(count_lines(two, "said before user2 came").await?, 1);
+
+    // Both see who is in the room; the one who was there sees the other come in.
+    wait_for_users(two, &["user1", "user2 (you)"]).await?;
+    wait_for_users(one, &["user1 (you)", "user2"]).await?;
+    wait_for_line(one, "user2 joined").await?;
+    Ok(())
+}
+
+/// A reload keeps the login (a session token in sessionStorage, never the password), the
+/// rooms and the channel on screen, whose history comes back; `text` was said in room 101.
+async fn reload_keeps_the_login(one: &Page, text: &str, shots: &str) -> anyhow::Result<()> {
+    one.refresh().await?;
+    one.wait()
+        .at_most(WAIT)
+        .for_element(Locator::Css("#chat:not([hidden])"))
+        .await
+        .context("user1 was not logged in again after a reload")?;
+    let who = one.find(Locator::Id("whoami")).await?.text().await?;
+    assert!(who.starts_with("user1"), "{who}");
+    assert!(
+        !one.find(Locator::Id("login")).await?.is_displayed().await?,
+        "no login form after a reload"
+    );
+    let stored = session_storage(one).await?;
+    assert!(stored.contains("token"), "the token is kept: {stored}");
+    assert!(!stored.contains("123456"), "the password is not: {stored}");
+    one.wait()
+        .at_most(WAIT)
+        .for_element(Locator::Css(
+            r#"button.channel[data-channel^="user_"][aria-current="true"]"#,
+        ))
+        .await
+        .context("the direct-message channel is not on screen again after a reload")?;
+    wait_for_history(one).await?;
+    wait_for_count(one, "note to self 2", 1).await?;
+    open_channel(one, "room_101").await?;
+    wait_for_history(one).await?;
+    wait_for_count(one, text, 1).await?;
+    wait_for_users(one, &["user1 (you)", "user2"]).await?;
+    screenshot(one, &format!("{shots}-user1-reloaded.png")).await?;
+    Ok(())
+}
+
+/// `one` closes its window: `two`, in room 101, sees it leave. Then `two` at a phone's width.
+async fn closing_a_window_leaves_the_room(
+    one: Page,
+    two: &Page,
+    shots: &str,
+) -> anyhow::Result<()> {
+    let left = count_lines(two, "user1 left").await?;
+    one.close().await?;
+    wait_for_count(two, "user1 left", left + 1).await?;
+    wait_for_users(two, &["user2 (you)"]).await?;
+    screenshot(two, &format!("{shots}-user2-left.png")).await?;
+    // A phone's width: one column, nothing wider than the screen.
+    two.set_window_size(390, 844).await?;
+    let fits = two
+        .execute(
+            "return document.documentElement.scrollWidth <= window.innerWidth;",
+            vec![],
+        )
+        .await?;
+    assert_eq!(fits, serde_json::Value::Bool(true), "the page fits 390 px");
+    screenshot(two, &format!("{shots}-user2-narrow.png")).await?;
+    Ok(())
+}
+
+/// Logging out forgets the session token; a token the server refuses (expired, forged,
+/// revoked) is dropped on load and the login form comes back, saying why.
+async fn logout_and_a_refused_token(page: &Page, shots: &str) -> anyhow::Result<()> {
+    page.find(Locator::Id("logout")).await?.click().await?;
+    page.wait()
+        .at_most(WAIT)
+        .for_element(Locator::Css("#login:not([hidden])"))
+        .await
+        .context("no login form after logging out")?;
+    let stored = session_storage(page).await?;
+    assert!(
+        !stored.contains("token"),
+        "logging out forgets the token: {stored}"
+    );
+
+    let forge = "sessionStorage.setItem('connmix-chat.token', '2.4102444800.forged');";
+    page.execute(forge, vec![]).await?;
+    page.refresh().await?;
+    page.wait()
+        .at_most(WAIT)
+        .for_element(Locator::Css("#login:not([hidden])"))
+        .await
+        .context("a refused token did not bring the login form back")?;
+    let stored = session_storage(page).await?;
+    assert!(
+        !stored.contains("token"),
+        "a refused token is dropped: {stored}"
+    );
+    let notices = texts(page, "#notices .notice").await?;
+    assert!(
+        notices.iter().any(|n| n.contains("log in again")),
+        "the page says why: {notices:?}"
+    );
+    screenshot(page, &format!("{shots}-user2-session-refused.png")).await?;
     Ok(())
 }
