@@ -32,7 +32,11 @@ fn unique(prefix: &str) -> String {
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_nanos())
         .unwrap_or_default();
-    format!("{prefix}{}x{}", std::process::id(), nanos % 1_000_000_000_000)
+    format!(
+        "{prefix}{}x{}",
+        std::process::id(),
+        nanos % 1_000_000_000_000
+    )
 }
 
 async fn request(browser: &mut Browser, request: ChatRequest) -> anyhow::Result<Value> {
@@ -148,7 +152,10 @@ async fn every_op(url: &str) -> anyhow::Result<()> {
         },
     )
     .await?;
-    assert_eq!((&again["success"], &again["name"]), (&json!(true), &json!(a)));
+    assert_eq!(
+        (&again["success"], &again["name"]),
+        (&json!(true), &json!(a))
+    );
     let history = history_of(&mut reloaded, &room, 1).await?;
     assert_eq!(history["messages"][0]["text"], "hello \"room\" 😀");
     assert_eq!(history["messages"][0]["from"], a.as_str());
@@ -182,7 +189,10 @@ async fn every_op(url: &str) -> anyhow::Result<()> {
         json!({"op":"auth","error":"Session expired, please log in again"})
     );
     // The engine's wait was released: the connection goes on.
-    assert_eq!(request(&mut third, ChatRequest::Ping).await?, json!({"op":"pong"}));
+    assert_eq!(
+        request(&mut third, ChatRequest::Ping).await?,
+        json!({"op":"pong"})
+    );
 
     setup.cancel.cancel();
     tokio::time::timeout(WAIT, setup.served).await???;

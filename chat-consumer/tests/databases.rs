@@ -138,7 +138,7 @@ async fn exercise(db: &DatabaseConnection) {
         rooms::members(db, &room, 10).await.unwrap(),
         vec![(id, name.clone())]
     );
-    assert_eq!(rooms::leave(db, &conn(1), &room).await.unwrap(), None);
+    assert!(!rooms::leave(db, &conn(1), id, &room).await.unwrap());
     assert_eq!(
         rooms::leave_all(db, &conn(2)).await.unwrap(),
         vec![(room.clone(), id)]

@@ -56,9 +56,7 @@ pub async fn membership<E: ChatEngine>(cx: &Ctx<'_, E>, change: Change, channels
     for name in names.iter().filter(|name| is_room(name)) {
         let recorded = match change {
             Change::Join => rooms::join(&cx.chat.db, cx.conn, uid, name).await,
-            Change::Leave => rooms::leave(&cx.chat.db, cx.conn, name)
-                .await
-                .map(|left| left.is_some()),
+            Change::Leave => rooms::leave(&cx.chat.db, cx.conn, uid, name).await,
         };
         match recorded {
             Ok(true) => changed.push((name.clone(), uid)),

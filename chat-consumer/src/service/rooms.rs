@@ -9,10 +9,9 @@
 
 use std::collections::BTreeSet;
 
-use sea_orm::sea_query::OnConflict;
 use sea_orm::{
     ColumnTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
-    QuerySelect, Set,
+    QuerySelect, Set, SqlErr,
 };
 
 use crate::engine::Conn;
@@ -24,12 +23,12 @@ use crate::service::presence::{db_uid, key};
 pub type Left = (String, u64);
 
 /// Records that `uid` on `conn` is in `channel`; true when none of the user's connections was
-/// there before (the user joined).
+/// there before (the user joined). One statement when the connection was in already, two
+/// otherwise.
 pub async fn join(db: &DatabaseConnection, conn: &Conn, uid: u64, channel: &str) -> Result<bool> {
     let (Some((node, client_id)), Some(db_uid)) = (key(conn), db_uid(uid)) else {
         return Ok(false);
     };
-    let already = present(db, channel, db_uid).await?;
     let row = membership::ActiveModel {
         node: Set(node),
         client_id: Set(client_id),
@@ -37,33 +36,37 @@ pub async fn join(db: &DatabaseConnection, conn: &Conn, uid: u64, channel: &str)
         uid: Set(db_uid),
         since: Set(chrono::Utc::now()),
     };
-    membership::Entity::insert(row)
-        .on_conflict(
-            OnConflict::columns([
-                membership::Column::Node,
-                membership::Column::ClientId,
-                membership::Column::Channel,
-            ])
-            .update_column(membership::Column::Uid)
-            .to_owned(),
-        )
+    // A plain insert, its key violation meaning "in already": the one form of "insert unless
+    // there" whose outcome every database reports alike.
+    match membership::Entity::insert(row)
         .exec_without_returning(db)
-        .await?;
-    Ok(!already)
+        .await
+    {
+        Ok(_) => {}
+        Err(err) if matches!(err.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) => {
+            return Ok(false)
+        }
+        Err(err) => return Err(err.into()),
+    }
+    // This connection's row is the user's only one in the room: a join.
+    Ok(count(db, channel, db_uid).await? == 1)
 }
 
-/// Removes `conn` from `channel`; the user if it was their last connection there.
-pub async fn leave(db: &DatabaseConnection, conn: &Conn, channel: &str) -> Result<Option<u64>> {
-    let Some((node, client_id)) = key(conn) else {
-        return Ok(None);
+/// Removes `conn`, on which `uid` is logged in, from `channel`; true when it was the user's
+/// last connection there (the user left).
+pub async fn leave(db: &DatabaseConnection, conn: &Conn, uid: u64, channel: &str) -> Result<bool> {
+    let (Some((node, client_id)), Some(db_uid)) = (key(conn), db_uid(uid)) else {
+        return Ok(false);
     };
-    let rows = membership::Entity::find()
+    let deleted = membership::Entity::delete_many()
         .filter(membership::Column::Node.eq(node))
         .filter(membership::Column::ClientId.eq(client_id))
         .filter(membership::Column::Channel.eq(channel))
-        .all(db)
-        .await?;
-    Ok(remove(db, rows).await?.pop().map(|(_, uid)| uid))
+        .exec(db)
+        .await?
+        .rows_affected;
+    // Another consumer removing the same row reports the leave instead.
+    Ok(deleted > 0 && count(db, channel, db_uid).await? == 0)
 }
 
 /// Removes `conn` from every room (it closed, or someone else logged in on it); the rooms its
@@ -107,7 +110,7 @@ async fn remove(db: &DatabaseConnection, rows: Vec<membership::Model>) -> Result
     }
     let mut left = Vec::new();
     for (channel, uid) in touched {
-        if !present(db, &channel, uid).await? {
+        if count(db, &channel, uid).await? == 0 {
             if let Ok(uid) = u64::try_from(uid) {
                 left.push((channel, uid));
             }
@@ -116,13 +119,13 @@ async fn remove(db: &DatabaseConnection, rows: Vec<membership::Model>) -> Result
     Ok(left)
 }
 
-async fn present(db: &DatabaseConnection, channel: &str, uid: i32) -> Result<bool> {
-    let rows = membership::Entity::find()
+/// How many of `uid`'s connections are in `channel`.
+async fn count(db: &DatabaseConnection, channel: &str, uid: i32) -> Result<u64> {
+    Ok(membership::Entity::find()
         .filter(membership::Column::Channel.eq(channel))
         .filter(membership::Column::Uid.eq(uid))
         .count(db)
-        .await?;
-    Ok(rows > 0)
+        .await?)
 }
 
 /// The users in `channel`, each once, by name; at most `limit`.
@@ -189,13 +192,12 @@ mod tests {
             "second device"
         );
         assert!(!join(&db, &a, one, "room_1").await.unwrap(), "again");
-        assert_eq!(
-            leave(&db, &a, "room_1").await.unwrap(),
-            None,
+        assert!(
+            !leave(&db, &a, one, "room_1").await.unwrap(),
             "b is still in"
         );
-        assert_eq!(leave(&db, &a, "room_1").await.unwrap(), None, "twice");
-        assert_eq!(leave(&db, &b, "room_1").await.unwrap(), Some(one));
+        assert!(!leave(&db, &a, one, "room_1").await.unwrap(), "twice");
+        assert!(leave(&db, &b, one, "room_1").await.unwrap(), "the last one");
         assert!(members(&db, "room_1", 100).await.unwrap().is_empty());
     }
 
