@@ -53,6 +53,7 @@ pub mod limits;
 pub mod migration;
 pub mod names;
 pub mod rate;
+mod reach;
 pub mod reconcile;
 pub mod serve;
 pub mod service;

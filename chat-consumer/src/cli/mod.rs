@@ -221,7 +221,7 @@ struct HashArgs {
 
 #[derive(Debug, Clone, Args)]
 struct RunArgs {
-    /// The engine's center, host:port.
+    /// The engine's center: host[:port] (port 6787 when absent) or an http(s):// URL.
     #[arg(long, env = "CONNMIX_HOST", default_value = "127.0.0.1:6787")]
     host: String,
     /// User for the engine's HTTP basic credentials (its `access.users`), if it requires them.
