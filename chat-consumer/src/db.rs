@@ -78,7 +78,29 @@ fn normalise(url: &str) -> Result<String> {
         "postgresql" => "postgres",
         _ => return Err(bad_url(url)),
     };
+    let compiled = match scheme {
+        "sqlite" => cfg!(feature = "sqlite"),
+        "mysql" => cfg!(feature = "mysql"),
+        _ => cfg!(feature = "postgres"),
+    };
+    require_driver(scheme, compiled, url)?;
     Ok(format!("{scheme}:{rest}"))
+}
+
+/// A URL of a driver this build left out gets the feature named, not sea-orm's "no supporting
+/// driver". The feature has the scheme's name.
+fn require_driver(feature: &str, compiled: bool, url: &str) -> Result<()> {
+    if compiled {
+        return Ok(());
+    }
+    Err(Error::new(
+        ErrorKind::InvalidInput,
+        format!(
+            "cannot open database {}: this chat-consumer was built without the {feature} \
+             feature (build it with `--features {feature}`)",
+            redact(url)
+        ),
+    ))
 }
 
 fn bad_url(url: &str) -> Error {
@@ -125,6 +147,18 @@ mod tests {
         assert_eq!(err.kind(), ErrorKind::InvalidInput);
         assert!(err.to_string().contains("oracle://x"));
         assert_eq!(normalise("mariadb://h/db").unwrap(), "mysql://h/db");
+    }
+
+    #[test]
+    fn a_driver_left_out_of_the_build_is_named() {
+        let err = require_driver("postgres", false, "postgres://u:pw@db/chat").unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidInput);
+        assert_eq!(
+            err.to_string(),
+            "cannot open database postgres://u:***@db/chat: this chat-consumer was built \
+             without the postgres feature (build it with `--features postgres`)"
+        );
+        assert!(require_driver("sqlite", true, "sqlite::memory:").is_ok());
     }
 
     #[tokio::test]
