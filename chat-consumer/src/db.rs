@@ -8,6 +8,8 @@ use sea_orm_migration::MigratorTrait;
 use crate::error::{Error, ErrorKind, Result};
 use crate::migration::Migrator;
 
+mod explain;
+
 /// The database used when none is given: a file next to the process.
 pub const DEFAULT_URL: &str = "sqlite://chat.db?mode=rwc";
 
@@ -19,20 +21,26 @@ pub async fn connect(url: &str) -> Result<DatabaseConnection> {
 }
 
 /// [`connect`], giving up on an unreachable server after `timeout`.
+///
+/// The error names the server's `host:port` and the cause (refused, unknown host, wrong user
+/// or password, no such database, a SQLite file that does not exist), never the password.
 pub async fn connect_with_timeout(url: &str, timeout: Duration) -> Result<DatabaseConnection> {
     let normalised = normalise(url)?;
-    let mut options = ConnectOptions::new(normalised);
+    let mut options = ConnectOptions::new(normalised.as_str());
     options
         .connect_timeout(timeout)
         .acquire_timeout(timeout)
         .sqlx_logging(false);
-    Database::connect(options).await.map_err(|err| {
-        Error::new(
-            ErrorKind::Database,
-            format!("cannot open database {}", redact(url)),
-        )
-        .with_source(err)
-    })
+    match Database::connect(options).await {
+        Ok(db) => Ok(db),
+        Err(err) => {
+            let why = explain::explain(&normalised, &err, timeout).await;
+            Err(Error::new(
+                ErrorKind::Database,
+                format!("cannot open database {}: {why}", redact(url)),
+            ))
+        }
+    }
 }
 
 /// Applies every pending migration.
@@ -70,7 +78,29 @@ fn normalise(url: &str) -> Result<String> {
         "postgresql" => "postgres",
         _ => return Err(bad_url(url)),
     };
+    let compiled = match scheme {
+        "sqlite" => cfg!(feature = "sqlite"),
+        "mysql" => cfg!(feature = "mysql"),
+        _ => cfg!(feature = "postgres"),
+    };
+    require_driver(scheme, compiled, url)?;
     Ok(format!("{scheme}:{rest}"))
+}
+
+/// A URL of a driver this build left out gets the feature named, not sea-orm's "no supporting
+/// driver". The feature has the scheme's name.
+fn require_driver(feature: &str, compiled: bool, url: &str) -> Result<()> {
+    if compiled {
+        return Ok(());
+    }
+    Err(Error::new(
+        ErrorKind::InvalidInput,
+        format!(
+            "cannot open database {}: this chat-consumer was built without the {feature} \
+             feature (build it with `--features {feature}`)",
+            redact(url)
+        ),
+    ))
 }
 
 fn bad_url(url: &str) -> Error {
@@ -119,6 +149,18 @@ mod tests {
         assert_eq!(normalise("mariadb://h/db").unwrap(), "mysql://h/db");
     }
 
+    #[test]
+    fn a_driver_left_out_of_the_build_is_named() {
+        let err = require_driver("postgres", false, "postgres://u:pw@db/chat").unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidInput);
+        assert_eq!(
+            err.to_string(),
+            "cannot open database postgres://u:***@db/chat: this chat-consumer was built \
+             without the postgres feature (build it with `--features postgres`)"
+        );
+        assert!(require_driver("sqlite", true, "sqlite::memory:").is_ok());
+    }
+
     #[tokio::test]
     async fn migrations_apply_twice_without_error() {
         let db = connect("sqlite::memory:").await.unwrap();
@@ -134,5 +176,50 @@ mod tests {
             .await
             .unwrap_err();
         assert_eq!(err.kind(), ErrorKind::Database);
+        assert_eq!(
+            err.to_string(),
+            "cannot open database postgres://nobody@127.0.0.1:1/none: 127.0.0.1:1 refused the \
+             connection (is the server running and listening there?)"
+        );
+        let url = "mysql://root:s3cret@127.0.0.1:1/none";
+        let err = connect_with_timeout(url, Duration::from_millis(200))
+            .await
+            .unwrap_err();
+        let text = err.to_string();
+        assert!(
+            text.contains("127.0.0.1:1 refused the connection"),
+            "{text}"
+        );
+        assert!(!text.contains("s3cret"), "{text}");
+    }
+
+    #[tokio::test]
+    async fn an_unknown_host_is_named() {
+        let url = "postgres://nobody:s3cret@no-such-host.invalid/none";
+        let err = connect_with_timeout(url, Duration::from_secs(2))
+            .await
+            .unwrap_err();
+        let text = err.to_string();
+        assert!(
+            text.contains("cannot resolve the host name `no-such-host.invalid`"),
+            "{text}"
+        );
+        assert!(!text.contains("s3cret"), "{text}");
+    }
+
+    #[tokio::test]
+    async fn a_missing_sqlite_file_suggests_mode_rwc() {
+        let path = std::env::temp_dir().join(format!("no-such-{}.db", std::process::id()));
+        let url = format!("sqlite://{}", path.display());
+        let err = connect(&url).await.unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "cannot open database {url}: the file {} does not exist; to create it, add \
+                 mode=rwc: {url}?mode=rwc",
+                path.display()
+            )
+        );
+        assert!(!path.exists());
     }
 }

@@ -39,6 +39,9 @@
 #![deny(missing_docs)]
 #![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used))]
 
+#[cfg(not(any(feature = "sqlite", feature = "mysql", feature = "postgres")))]
+compile_error!("chat-consumer needs at least one database feature: sqlite, mysql or postgres");
+
 pub mod admin;
 pub mod channel;
 pub mod chat;
@@ -54,6 +57,7 @@ pub mod limits;
 pub mod migration;
 pub mod names;
 pub mod rate;
+mod reach;
 pub mod reconcile;
 pub mod serve;
 pub mod service;

@@ -16,6 +16,9 @@ mod cli;
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
+    // The one crypto provider linked: sqlx's TLS and the embedded engine's HTTP client use the
+    // process's provider, and none is installed otherwise. Fails only if one already is.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let args =
         cli::Cli::from_arg_matches(&cli::command().get_matches()).unwrap_or_else(|err| err.exit());
     let log_format = args.log_format();

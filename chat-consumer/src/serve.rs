@@ -119,41 +119,41 @@ pub async fn run(consumer: Consumer, shutdown: CancellationToken) -> Result<Stop
         Some(redis) => Some(Shared::connect(redis, &queue, PUBLISHED_TTL).await?),
         None => None,
     };
-    let center = engine.center().to_owned();
-    let unreachable = |why: String| {
-        Error::new(
-            ErrorKind::Engine,
-            format!("cannot reach the engine at {center}: {why}"),
-        )
-    };
+    let center = crate::reach::center_shown(&engine);
+    let unreachable =
+        |why: &connmix_client::ClientError| crate::reach::engine_unreachable(&center, why);
+    let deadline = Instant::now() + engine_timeout;
     // The whole start-up, reading the center included, is bounded by `engine_timeout`, and a
     // shutdown during it is obeyed at once: nothing has been taken from the engine yet. A client
     // dropped on the way stops its background tasks.
     let start = async {
-        let client = engine
-            .connect()
-            .await
-            .map_err(|e| unreachable(e.to_string()))?;
+        let client = engine.connect().await.map_err(|e| unreachable(&e))?;
         readiness.watch(&client);
         // Ends with the client.
         tokio::spawn(crate::telemetry::watch_engine(
             client.state(),
             client.events(),
         ));
-        client
-            .wait_connected(engine_timeout)
-            .await
-            .map_err(|e| unreachable(e.to_string()))?;
+        let left = deadline.saturating_duration_since(Instant::now());
+        if let Err(timeout) = client.wait_connected(left).await {
+            // The client retried in the background; what it last saw is the real cause.
+            return Err(unreachable(&client.last_error().unwrap_or(timeout)));
+        }
         Ok::<_, Error>(client)
     };
     let client = tokio::select! {
         () = shutdown.cancelled() => return Ok(Stopped::Drained),
-        started = tokio::time::timeout(engine_timeout, start) => match started {
+        started = tokio::time::timeout_at(deadline, start) => match started {
             Ok(started) => started?,
             Err(_) => {
-                return Err(unreachable(format!(
-                    "it did not answer within {engine_timeout:?}"
-                )))
+                return Err(Error::new(
+                    ErrorKind::Engine,
+                    format!(
+                        "cannot reach the engine at {center}: no answer within \
+                         {engine_timeout:?} (is a firewall dropping the packets, or is the \
+                         address wrong?)"
+                    ),
+                ))
             }
         },
     };

@@ -204,9 +204,22 @@ fn admin_commands_list_only_their_own_options() {
 
 #[test]
 fn bad_or_unreachable_databases_fail_with_exit_code_1() {
+    let missing =
+        std::env::temp_dir().join(format!("chat-consumer-missing-{}.db", std::process::id()));
+    let missing = format!("sqlite://{}", missing.display());
+    let suggestion = format!("does not exist; to create it, add mode=rwc: {missing}?mode=rwc");
     for (url, expected) in [
         ("oracle://db/x", "bad database URL"),
-        ("postgres://nobody:pw@127.0.0.1:1/x", "cannot open database"),
+        (
+            "postgres://nobody:pw@127.0.0.1:1/x",
+            "cannot open database postgres://nobody:***@127.0.0.1:1/x: 127.0.0.1:1 refused the \
+             connection (is the server running and listening there?)",
+        ),
+        (
+            "mysql://nobody:pw@no-such-host.invalid/x",
+            "cannot resolve the host name `no-such-host.invalid`",
+        ),
+        (missing.as_str(), suggestion.as_str()),
     ] {
         let out = run(cli(url).args(["migrate", "--database-timeout-secs", "1"]));
         assert_eq!(out.status.code(), Some(1), "{url}");
@@ -227,12 +240,64 @@ fn an_unreachable_engine_fails_with_exit_code_1() {
     let host = format!("127.0.0.1:{port}");
     let out = run(cli(&db).args(["run", "--host", &host, "--engine-timeout-secs", "1"]));
     assert_eq!(out.status.code(), Some(1));
+    let expected = format!(
+        "cannot reach the engine at {host}: GET /version: connection refused (is it running? \
+         `chat-consumer dev` or `connmix-mock` start one locally)"
+    );
     assert!(
-        text(&out.stderr).contains("cannot reach the engine"),
+        text(&out.stderr).contains(&expected),
+        "{}",
+        text(&out.stderr)
+    );
+
+    let out = run(cli(&db).args([
+        "run",
+        "--host",
+        "no-such-host.invalid",
+        "--engine-timeout-secs",
+        "1",
+    ]));
+    assert_eq!(out.status.code(), Some(1));
+    let expected = "cannot reach the engine at no-such-host.invalid:6787: GET /version: cannot \
+                    resolve the host name";
+    assert!(
+        text(&out.stderr).contains(expected),
+        "{}",
+        text(&out.stderr)
+    );
+    assert!(
+        text(&out.stderr).contains("(check the host name in --host or CONNMIX_HOST)"),
         "{}",
         text(&out.stderr)
     );
     let _ = std::fs::remove_file(path);
+}
+
+#[test]
+fn a_malformed_email_is_refused_before_the_database_is_touched() {
+    let (db, path) = temp_db("bademail");
+    for (email, why) in [
+        ("user1.example.com", "no @"),
+        ("user1@localhost", "the domain after the @ needs a dot"),
+        ("us er@example.com", "it contains a space"),
+    ] {
+        let out = run(cli(&db).args([
+            "users",
+            "add",
+            "user1",
+            "--email",
+            email,
+            "--password",
+            "123456",
+        ]));
+        assert_eq!(out.status.code(), Some(1), "{email}");
+        let err = text(&out.stderr);
+        assert!(
+            err.contains(&format!("invalid e-mail address `{email}`: {why}")),
+            "{email}: {err}"
+        );
+    }
+    assert!(!path.exists(), "the database was opened");
 }
 
 #[test]
@@ -495,9 +560,16 @@ async fn run_uses_engine_credentials_from_the_environment() {
         .env("CONNMIX_API_USER", "consumer")
         .env("CONNMIX_API_PASSWORD", "wrong"));
     assert_eq!(refused.status.code(), Some(1));
+    let err = text(&refused.stderr);
+    assert!(!err.contains("wrong"), "the password must not be printed");
     assert!(
-        !text(&refused.stderr).contains("wrong"),
-        "the password must not be printed"
+        err.contains(&format!(
+            "cannot reach the engine at {}: GET /version: HTTP 401 Unauthorized (the engine \
+             wants other credentials: set --api-user and --api-password, or CONNMIX_API_USER \
+             and CONNMIX_API_PASSWORD)",
+            engine.center_host()
+        )),
+        "{err}"
     );
 
     let mut cmd = cli(&db);

@@ -211,6 +211,63 @@ async fn postgres_supports_every_user_operation() {
     exercise(&open(&url).await).await;
 }
 
+/// `url` with its user (and password) replaced by `user:password`, and its database by
+/// `database`; the query is dropped.
+fn other_login(url: &str, user: &str, database: &str) -> String {
+    let (scheme, rest) = url.split_once("://").unwrap();
+    let rest = rest.split('?').next().unwrap();
+    let authority = rest.split('/').next().unwrap();
+    let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    format!("{scheme}://{user}@{host}/{database}")
+}
+
+/// A user the server does not know and a database it does not have are told apart, with the
+/// server's address and without the password.
+async fn wrong_logins_name_their_cause(url: &str) {
+    let timeout = std::time::Duration::from_secs(5);
+    let nobody = other_login(url, &format!("{}:s3cret", unique("nobody")), "test");
+    let err = db::connect_with_timeout(&nobody, timeout)
+        .await
+        .unwrap_err();
+    let text = err.to_string();
+    assert!(text.contains("refused the user or password ("), "{text}");
+    assert!(text.contains("); check them in the URL"), "{text}");
+    assert!(!text.contains("s3cret"), "{text}");
+
+    let user = url.split_once("://").unwrap().1;
+    let user = user.rsplit_once('@').map_or("", |(u, _)| u);
+    let missing = unique("no_such_db");
+    let no_db = other_login(url, user, &missing);
+    let err = db::connect_with_timeout(&no_db, timeout).await.unwrap_err();
+    let text = err.to_string();
+    assert!(
+        text.contains(&format!("there is no database `{missing}` on ")),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!(
+            "create it (CREATE DATABASE {missing}) or fix the URL"
+        )),
+        "{text}"
+    );
+}
+
+#[tokio::test]
+async fn mariadb_wrong_logins_name_their_cause() {
+    let Some(url) = server_url("CONNMIX_TEST_MYSQL_URL") else {
+        return;
+    };
+    wrong_logins_name_their_cause(&url).await;
+}
+
+#[tokio::test]
+async fn postgres_wrong_logins_name_their_cause() {
+    let Some(url) = server_url("CONNMIX_TEST_POSTGRES_URL") else {
+        return;
+    };
+    wrong_logins_name_their_cause(&url).await;
+}
+
 #[tokio::test]
 async fn a_table_loaded_from_the_tutorials_sql_is_migrated_and_its_users_log_in() {
     let db = db::connect("sqlite::memory:").await.unwrap();

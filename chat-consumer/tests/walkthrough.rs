@@ -271,7 +271,14 @@ async fn a_silent_center_fails_start_up_within_the_engine_timeout() -> anyhow::R
         .expect("start-up is bounded by the engine timeout")
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Engine);
-    assert!(err.to_string().contains("did not answer"), "{err}");
+    assert!(
+        err.to_string().contains(&format!(
+            "cannot reach the engine at {}: no answer within 300ms (is a firewall dropping the \
+             packets, or is the address wrong?)",
+            center.local_addr()?
+        )),
+        "{err}"
+    );
     Ok(())
 }
 

@@ -7,7 +7,7 @@ use serde::de::DeserializeOwned;
 use crate::credentials::Credentials;
 use crate::endpoint::CenterUrl;
 use crate::error::{ClientError, ClientErrorKind};
-use crate::transport::{check_status, with_causes};
+use crate::transport::{check_status, request_failure, with_causes};
 
 /// What one read of the center found.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -26,6 +26,8 @@ pub(crate) struct Center {
     http: reqwest::Client,
     url: CenterUrl,
     credentials: Option<Credentials>,
+    /// The HTTP client's per-request timeout, named when it passes.
+    timeout: std::time::Duration,
 }
 
 impl Center {
@@ -33,11 +35,13 @@ impl Center {
         http: reqwest::Client,
         url: CenterUrl,
         credentials: Option<Credentials>,
+        timeout: std::time::Duration,
     ) -> Self {
         Self {
             http,
             url,
             credentials,
+            timeout,
         }
     }
 
@@ -72,10 +76,9 @@ impl Center {
         if let Some(credentials) = &self.credentials {
             request = request.header(reqwest::header::AUTHORIZATION, credentials.authorization());
         }
-        let response = request
-            .send()
-            .await
-            .map_err(|e| discovery_error(format!("GET {path}: {}", with_causes(&e))))?;
+        let response = request.send().await.map_err(|e| {
+            discovery_error(format!("GET {path}: {}", request_failure(&e, self.timeout)))
+        })?;
         check_status(
             response.status(),
             &format!("GET {path}"),

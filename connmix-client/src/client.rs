@@ -76,7 +76,8 @@ impl std::fmt::Debug for Client {
 }
 
 impl Client {
-    /// Starts building a client for the center at `center` (`host:port` or an `http(s)://`
+    /// Starts building a client for the center at `center` (`host[:port]`, the port
+    /// [`DEFAULT_CENTER_PORT`](crate::DEFAULT_CENTER_PORT) when absent, or an `http(s)://`
     /// URL).
     pub fn builder(center: impl Into<String>) -> ClientBuilder {
         ClientBuilder::new(center.into())
@@ -89,7 +90,12 @@ impl Client {
         require_tls(options.tls)?;
         let tls = tls_config(&options.root_certificates)?;
         let http = http_client(&tls, options.connect_timeout)?;
-        let center = Center::new(http, url, options.credentials.clone());
+        let center = Center::new(
+            http,
+            url,
+            options.credentials.clone(),
+            options.connect_timeout,
+        );
         let connect_timeout = options.connect_timeout;
         let shared = Arc::new(Shared::new(options, tls));
         let (tx, rx) = mpsc::channel(16);
@@ -379,11 +385,30 @@ impl Client {
         match connected {
             Ok(Ok(_)) => Ok(()),
             Ok(Err(_)) => Err(ClientError::closed()),
-            Err(_) => Err(ClientError::new(
-                ClientErrorKind::Timeout,
-                format!("no engine node connected within {timeout:?}"),
-            )),
+            Err(_) => {
+                let why = match self.last_error() {
+                    Some(error) => format!("; last error: {error}"),
+                    None if self.nodes().is_empty() => "; the center lists no node".to_owned(),
+                    None => String::new(),
+                };
+                Err(ClientError::new(
+                    ClientErrorKind::Timeout,
+                    format!("no engine node connected within {timeout:?}{why}"),
+                ))
+            }
         }
+    }
+
+    /// Why the client cannot reach the engine: the latest failure to read the center or to
+    /// open a node's connection, forgotten when the center answers or a node connects.
+    ///
+    /// The client retries such failures in the background and only logs them; a program whose
+    /// [`wait_connected`](Self::wait_connected) timed out tells its operator this instead. The
+    /// kind is [`Auth`](ClientErrorKind::Auth) for refused credentials, and the text names the
+    /// cause (`GET /version: connection refused`, `node n1 at ws://...: connection refused`,
+    /// `GET /version: cannot resolve the host name (...)`).
+    pub fn last_error(&self) -> Option<ClientError> {
+        self.shared().last_error()
     }
 
     /// Reads the center now: connects to new nodes, stops removed ones.

@@ -2,6 +2,9 @@
 
 use crate::error::ClientError;
 
+/// The port of the center's HTTP API when an address names none: the engine's default.
+pub const DEFAULT_CENTER_PORT: u16 = 6787;
+
 /// The center's base URL (`http://host:port`, no trailing slash), parsed once.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct CenterUrl {
@@ -10,31 +13,38 @@ pub(crate) struct CenterUrl {
 }
 
 impl CenterUrl {
-    /// Parses `host:port` or an `http(s)://` URL. Without a scheme, `tls` picks `https`.
+    /// Parses `host[:port]` or an `http(s)://` URL. Without a scheme, `tls` picks `https`.
+    ///
+    /// A bare host means the engine's port, [`DEFAULT_CENTER_PORT`], not HTTP's 80: `localhost`
+    /// is `localhost:6787`. A URL keeps the meaning URLs have (`http://c.example` is port 80),
+    /// for a center behind a proxy.
     pub(crate) fn parse(input: &str, tls: bool) -> Result<Self, ClientError> {
         let input = input.trim();
-        let (tls, rest) = match split_scheme(input) {
-            Some(("http", rest)) => (tls, rest),
-            Some(("https", rest)) => (true, rest),
+        let (tls, rest, bare) = match split_scheme(input) {
+            Some(("http", rest)) => (tls, rest, false),
+            Some(("https", rest)) => (true, rest, false),
             Some((other, _)) => {
                 return Err(ClientError::config(format!(
                     "center `{input}`: scheme `{other}` is not http or https"
                 )))
             }
-            None => (tls, input),
+            None => (tls, input, true),
         };
         let rest = rest.trim_end_matches('/');
         let authority = rest.split('/').next().unwrap_or_default();
         if authority.is_empty() || authority.contains(char::is_whitespace) {
             return Err(ClientError::config(format!(
-                "center `{input}`: expected host:port or an http(s) URL"
+                "center `{input}`: expected host[:port] or an http(s) URL"
             )));
         }
         let scheme = if tls { "https" } else { "http" };
-        Ok(Self {
-            base: format!("{scheme}://{rest}"),
-            tls,
-        })
+        let base = if bare && !has_port(authority) {
+            let path = &rest[authority.len()..];
+            format!("{scheme}://{authority}:{DEFAULT_CENTER_PORT}{path}")
+        } else {
+            format!("{scheme}://{rest}")
+        };
+        Ok(Self { base, tls })
     }
 
     /// Whether the cluster is reached over TLS.
@@ -45,6 +55,14 @@ impl CenterUrl {
     /// The URL of a path on the center (`path` starts with `/`).
     pub(crate) fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
+    }
+}
+
+/// Whether `authority` (`host`, `host:port`, `[v6]` or `[v6]:port`) names a port.
+fn has_port(authority: &str) -> bool {
+    match authority.rsplit_once(']') {
+        Some((_, after)) => after.starts_with(':'),
+        None => authority.contains(':'),
     }
 }
 
@@ -88,6 +106,24 @@ mod tests {
         assert!(!plain.tls());
         let tls = CenterUrl::parse("center.example:6787", true).unwrap();
         assert_eq!(tls.url("/v1/nodes"), "https://center.example:6787/v1/nodes");
+    }
+
+    #[test]
+    fn a_host_without_a_port_means_the_engine_port_not_80() {
+        let bare = CenterUrl::parse("localhost", false).unwrap();
+        assert_eq!(bare.url("/version"), "http://localhost:6787/version");
+        let v6 = CenterUrl::parse("[::1]", true).unwrap();
+        assert_eq!(v6.url("/version"), "https://[::1]:6787/version");
+        let v6_port = CenterUrl::parse("[::1]:7000", false).unwrap();
+        assert_eq!(v6_port.url("/version"), "http://[::1]:7000/version");
+        let with_path = CenterUrl::parse("center.example/api/", false).unwrap();
+        assert_eq!(
+            with_path.url("/version"),
+            "http://center.example:6787/api/version"
+        );
+        // A URL means what URLs mean: port 80 (or 443) unless it names one.
+        let url = CenterUrl::parse("http://localhost", false).unwrap();
+        assert_eq!(url.url("/version"), "http://localhost/version");
     }
 
     #[test]

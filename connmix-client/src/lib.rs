@@ -38,6 +38,7 @@ mod transport;
 pub use backoff::Backoff;
 pub use client::{Client, PublishResult};
 pub use credentials::Credentials;
+pub use endpoint::DEFAULT_CENTER_PORT;
 pub use error::{ClientError, ClientErrorKind};
 pub use options::ClientBuilder;
 #[cfg(feature = "http-push")]

@@ -6,6 +6,7 @@ use connmix_protocol::Dialect;
 
 use crate::backoff::Backoff;
 use crate::credentials::Credentials;
+use crate::endpoint::CenterUrl;
 use crate::error::ClientError;
 use crate::Client;
 
@@ -83,6 +84,14 @@ impl ClientBuilder {
     /// The center address the client will read the node list from, as given.
     pub fn center(&self) -> &str {
         &self.options.center
+    }
+
+    /// The center's base URL as the client will use it, the default port filled in
+    /// (`localhost` is `http://localhost:6787`), for messages. Fails with
+    /// [`Config`](crate::ClientErrorKind::Config) on an address [`connect`](Self::connect)
+    /// would refuse.
+    pub fn center_url(&self) -> Result<String, ClientError> {
+        CenterUrl::parse(&self.options.center, self.options.tls).map(|url| url.url(""))
     }
 
     /// Basic credentials for the center, every node's WebSocket and the HTTP push API.

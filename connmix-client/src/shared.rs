@@ -2,12 +2,13 @@
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
-use arc_swap::ArcSwap;
+use arc_swap::{ArcSwap, ArcSwapOption};
 use connmix_protocol::NodeId;
 use tokio::sync::{broadcast, watch};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::error::ClientError;
 use crate::node::NodeMap;
 use crate::options::Options;
 use crate::state::{ClientState, ConnectionEvent, NodeState};
@@ -28,6 +29,9 @@ pub(crate) struct Shared {
     closed: AtomicBool,
     /// Engine frames over `max_frame_bytes`, skipped, on every node since start.
     pub(crate) oversized: AtomicU64,
+    /// The latest failure to read the center or open a node connection since the last success
+    /// of either: what an application tells its operator when nothing connects.
+    last_error: ArcSwapOption<ClientError>,
 }
 
 impl Shared {
@@ -44,7 +48,23 @@ impl Shared {
             tracker: TaskTracker::new(),
             closed: AtomicBool::new(false),
             oversized: AtomicU64::new(0),
+            last_error: ArcSwapOption::empty(),
         }
+    }
+
+    /// Remembers why reading the center or connecting to a node failed.
+    pub(crate) fn failed(&self, error: &ClientError) {
+        self.last_error
+            .store(Some(std::sync::Arc::new(error.clone())));
+    }
+
+    /// Forgets the last failure: the center answered, or a node connected.
+    pub(crate) fn succeeded(&self) {
+        self.last_error.store(None);
+    }
+
+    pub(crate) fn last_error(&self) -> Option<ClientError> {
+        self.last_error.load_full().map(|e| ClientError::clone(&e))
     }
 
     pub(crate) fn emit(&self, event: ConnectionEvent) {

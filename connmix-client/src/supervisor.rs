@@ -109,6 +109,7 @@ impl Supervisor {
         let (result, wait) = match self.center.discover().await {
             Ok(discovery) => {
                 self.failures = 0;
+                shared.succeeded();
                 self.apply(discovery);
                 let jitter = options.resync_jitter.mul_f64(rand::random::<f64>());
                 (Ok(()), options.resync_interval + jitter)
@@ -116,6 +117,7 @@ impl Supervisor {
             Err(error) => {
                 self.failures = self.failures.saturating_add(1);
                 warn!(%error, failures = self.failures, "reading the center failed");
+                shared.failed(&error);
                 let delay = options.backoff.delay(self.failures, rand::random::<f64>());
                 (Err(error), delay)
             }

@@ -93,6 +93,47 @@ pub(crate) fn check_status(
     Err(ClientError::new(kind, format!("{what}: HTTP {status}")))
 }
 
+/// Why a request to the center failed, in a few words where the cause is a common one
+/// (`connection refused`, `cannot resolve the host name (...)`, `no answer within ...`), the
+/// whole chain of causes otherwise.
+pub(crate) fn request_failure(err: &reqwest::Error, timeout: Duration) -> String {
+    if err.is_timeout() {
+        return format!("no answer within {timeout:?}");
+    }
+    let chain = with_causes(err);
+    // hyper's connector says "dns error" before the resolver's own text.
+    if chain.contains("dns error") {
+        let resolver = io_cause(err).map_or(chain.clone(), ToString::to_string);
+        return format!("cannot resolve the host name ({resolver})");
+    }
+    match io_cause(err) {
+        Some(io) if io.kind() == std::io::ErrorKind::ConnectionRefused => io_failure(io),
+        _ => chain,
+    }
+}
+
+/// An I/O error as a short phrase: `connection refused` rather than `Connection refused (os
+/// error 111)`.
+pub(crate) fn io_failure(err: &std::io::Error) -> String {
+    match err.kind() {
+        std::io::ErrorKind::ConnectionRefused => "connection refused".to_owned(),
+        _ => err.to_string(),
+    }
+}
+
+/// The deepest I/O error among `err`'s causes.
+fn io_cause<'a>(err: &'a (dyn std::error::Error + 'static)) -> Option<&'a std::io::Error> {
+    let mut found = None;
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(err);
+    while let Some(current) = cause {
+        if let Some(io) = current.downcast_ref::<std::io::Error>() {
+            found = Some(io);
+        }
+        cause = current.source();
+    }
+    found
+}
+
 /// An error with its causes, `outer: inner: root`: reqwest's own text says only "error sending
 /// request for url", the cause says "connection refused".
 pub(crate) fn with_causes(err: &(dyn std::error::Error + 'static)) -> String {

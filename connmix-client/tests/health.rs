@@ -189,5 +189,25 @@ async fn wait_connected_returns_with_a_node_up_and_times_out_without_one() {
         .await
         .unwrap_err();
     assert_eq!(err.kind(), ClientErrorKind::Timeout, "{err}");
+    // The cause is kept, so that a program can tell its operator what is wrong.
+    let cause = "GET /version: connection refused";
+    assert!(
+        err.to_string().ends_with(&format!("; last error: {cause}")),
+        "{err}"
+    );
+    let last = nowhere
+        .last_error()
+        .expect("the refused center read is kept");
+    assert_eq!(last.kind(), ClientErrorKind::Discovery);
+    assert_eq!(last.to_string(), cause);
     nowhere.shutdown(Duration::ZERO).await;
+}
+
+#[tokio::test]
+async fn a_connected_client_reports_no_last_error() {
+    let engine = engine(1).await;
+    let client = fast(engine.center_host()).connect().await.unwrap();
+    client.wait_connected(WAIT).await.unwrap();
+    assert!(client.last_error().is_none());
+    client.shutdown(WAIT).await;
 }

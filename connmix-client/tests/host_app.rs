@@ -1,4 +1,7 @@
-//! Linking connmix-client must not break the rest of an application's HTTP and TLS stack.
+//! Linking connmix-client with its default features must not break the rest of an
+//! application's HTTP and TLS stack. Without `reqwest-provider` it does, by design: such a
+//! program installs a process-wide provider first (see the feature in Cargo.toml).
+#![cfg(feature = "reqwest-provider")]
 
 /// reqwest features are unified across a whole program: a TLS feature without a crypto provider
 /// would make every plain `reqwest::Client::new()` in the host application panic.

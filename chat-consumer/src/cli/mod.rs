@@ -1,5 +1,6 @@
 //! Command-line arguments and what each command does.
 
+#[cfg(feature = "dev")]
 mod dev;
 mod run;
 mod users;
@@ -47,14 +48,19 @@ pub(crate) enum LogFormat {
 /// environment variables of the embedded engine's options (which `connmix-mock` defines
 /// without any) added for `dev`.
 pub(crate) fn command() -> clap::Command {
-    Cli::command().mut_subcommand("dev", |dev| {
+    #[cfg(feature = "dev")]
+    let command = Cli::command().mut_subcommand("dev", |dev| {
         DEV_ENGINE_ENV
             .iter()
             .fold(dev, |dev, (id, env)| dev.mut_arg(*id, |arg| arg.env(*env)))
-    })
+    });
+    #[cfg(not(feature = "dev"))]
+    let command = Cli::command();
+    command
 }
 
 /// The environment variable of each embedded engine option of `dev` that has none.
+#[cfg(feature = "dev")]
 const DEV_ENGINE_ENV: [(&str, &str); 14] = [
     ("bind", "CHAT_DEV_BIND"),
     ("center_port", "CHAT_DEV_CENTER_PORT"),
@@ -106,6 +112,7 @@ impl Cli {
         match &self.command {
             None => self.run.threads.threads,
             Some(Command::Run(args)) => args.threads.threads,
+            #[cfg(feature = "dev")]
             Some(Command::Dev(args)) => args.threads.threads,
             Some(Command::Migrate | Command::Users(_)) => 1,
         }
@@ -137,6 +144,7 @@ enum Command {
     Run(RunArgs),
     /// Try it all on one machine: an embedded engine with the chat page, a SQLite database
     /// with demo users, and the consumer.
+    #[cfg(feature = "dev")]
     Dev(dev::DevArgs),
     /// Apply database migrations and exit.
     Migrate,
@@ -222,7 +230,7 @@ struct HashArgs {
 
 #[derive(Debug, Clone, Args)]
 struct RunArgs {
-    /// The engine's center, host:port.
+    /// The engine's center: host[:port] (port 6787 when absent) or an http(s):// URL.
     #[arg(long, env = "CONNMIX_HOST", default_value = "127.0.0.1:6787")]
     host: String,
     /// User for the engine's HTTP basic credentials (its `access.users`), if it requires them.
@@ -341,6 +349,7 @@ enum SourceArg {
 
 impl SourceArg {
     /// entry-redis.lua's `redis_queue` option for a Redis source.
+    #[cfg(feature = "dev")]
     fn redis_queue(self) -> Option<&'static str> {
         match self {
             SourceArg::Engine => None,
@@ -349,6 +358,8 @@ impl SourceArg {
         }
     }
 
+    /// What dev's banner says the events go through.
+    #[cfg(feature = "dev")]
     fn describe(self) -> &'static str {
         match self {
             SourceArg::Engine => "the engine's memory queue (at most once)",
@@ -455,6 +466,7 @@ pub(crate) async fn execute(cli: Cli) -> anyhow::Result<()> {
     } = cli;
     match command.unwrap_or(Command::Run(run)) {
         Command::Run(args) => run::run(&database, &args).await,
+        #[cfg(feature = "dev")]
         Command::Dev(args) => dev::dev(&database, &args).await,
         Command::Migrate => {
             open(&database).await?;

@@ -77,7 +77,8 @@ pub(super) async fn consume(
 /// The admin server (`--admin-addr`), serving until dropped: after the consumer has stopped,
 /// so that its metrics stay readable while it drains.
 pub(super) struct AdminServer {
-    /// The address it listens on.
+    /// The address it listens on, for dev's banner.
+    #[cfg(feature = "dev")]
     pub(super) addr: SocketAddr,
     readiness: Readiness,
     _stop: DropGuard,
@@ -113,6 +114,7 @@ pub(super) async fn start_admin(
         }
     });
     Ok(Some(AdminServer {
+        #[cfg(feature = "dev")]
         addr,
         readiness,
         _stop: stop.drop_guard(),

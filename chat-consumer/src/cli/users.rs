@@ -15,7 +15,9 @@ pub(super) async fn execute(database: &DatabaseArgs, command: UsersCommand) -> a
             password,
             hashing,
         } => {
-            // Read the password before touching the database: nothing is written if it fails.
+            // Check the input and read the password before touching the database: nothing is
+            // written if either fails.
+            users::check_email(&email)?;
             let password = password.read()?;
             let db = open(database).await?;
             let hash = hasher(&hashing, 1)?.hash(&password).await?;

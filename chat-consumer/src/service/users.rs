@@ -52,6 +52,7 @@ pub async fn create(
     if name.trim().is_empty() {
         return Err(Error::new(ErrorKind::InvalidInput, "user name is empty"));
     }
+    check_email(email)?;
     let now = chrono::Utc::now();
     let row = user::ActiveModel {
         name: Set(name.to_owned()),
@@ -69,6 +70,46 @@ pub async fn create(
         ),
         _ => Error::from(err),
     })
+}
+
+/// The longest e-mail address accepted: what a mail server takes (RFC 5321's path limit),
+/// within the column's 255.
+pub const MAX_EMAIL_LEN: usize = 254;
+
+/// Checks that `email` looks like an address: one `@`, a local part, a domain with a dot and
+/// no empty label, no spaces or control characters, at most [`MAX_EMAIL_LEN`] bytes. Not a
+/// full RFC 5322 parser: it catches typos, not every invalid address.
+///
+/// Fails with [`ErrorKind::InvalidInput`], saying what is wrong.
+pub fn check_email(email: &str) -> Result<()> {
+    let invalid = |why: &str| {
+        Err(Error::new(
+            ErrorKind::InvalidInput,
+            format!("invalid e-mail address `{email}`: {why} (expected name@example.com)"),
+        ))
+    };
+    if email.len() > MAX_EMAIL_LEN {
+        return Err(Error::new(
+            ErrorKind::InvalidInput,
+            format!("invalid e-mail address: longer than {MAX_EMAIL_LEN} bytes"),
+        ));
+    }
+    if email.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return invalid("it contains a space or a control character");
+    }
+    let Some((local, domain)) = email.split_once('@') else {
+        return invalid("no @");
+    };
+    if domain.contains('@') {
+        return invalid("more than one @");
+    }
+    if local.is_empty() {
+        return invalid("nothing before the @");
+    }
+    if !domain.contains('.') || domain.split('.').any(str::is_empty) {
+        return invalid("the domain after the @ needs a dot between non-empty parts");
+    }
+    Ok(())
 }
 
 /// Creates a user unless one with that name exists; true when it was created.
@@ -169,4 +210,41 @@ pub async fn upgrade_plain_password(
         .exec(db)
         .await?;
     Ok(result.rows_affected == 1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn well_formed_addresses_pass() {
+        for good in [
+            "u@example.com",
+            "first.last+tag@mail.example.co.uk",
+            "x@a.b",
+        ] {
+            assert!(check_email(good).is_ok(), "{good}");
+        }
+    }
+
+    #[test]
+    fn malformed_addresses_say_what_is_wrong() {
+        let long = format!("{}@example.com", "a".repeat(250));
+        for (bad, why) in [
+            ("", "no @"),
+            ("user.example.com", "no @"),
+            ("a@b@example.com", "more than one @"),
+            ("@example.com", "nothing before the @"),
+            ("u@localhost", "needs a dot"),
+            ("u@example.", "needs a dot"),
+            ("u@.example.com", "needs a dot"),
+            ("u ser@example.com", "a space"),
+            ("u@example.com\n", "control character"),
+            (long.as_str(), "longer than 254 bytes"),
+        ] {
+            let err = check_email(bad).unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::InvalidInput, "{bad:?}");
+            assert!(err.to_string().contains(why), "{bad:?}: {err}");
+        }
+    }
 }

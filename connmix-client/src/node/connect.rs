@@ -7,7 +7,8 @@ use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 use crate::credentials::Credentials;
-use crate::transport::TlsConfig;
+use crate::error::{ClientError, ClientErrorKind};
+use crate::transport::{io_failure, TlsConfig};
 
 /// A node connection.
 pub(crate) type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
@@ -30,18 +31,20 @@ fn socket_config(max_frame_bytes: usize) -> WebSocketConfig {
         .max_message_size(hard_limit)
 }
 
-/// Opens `url`, sending `credentials` on the upgrade request. The error is text for logs and
-/// events: the caller only retries.
+/// Opens `url`, sending `credentials` on the upgrade request. The caller retries whatever the
+/// error; its kind is [`ClientErrorKind::Auth`] when the engine refused the credentials,
+/// [`ClientErrorKind::Config`] for an unusable URL or credentials, and
+/// [`ClientErrorKind::Disconnected`] otherwise.
 pub(crate) async fn open(
     url: &str,
     credentials: Option<&Credentials>,
     tls: &TlsConfig,
     max_frame_bytes: usize,
-) -> Result<Ws, String> {
-    let mut request = url.into_client_request().map_err(|e| e.to_string())?;
+) -> Result<Ws, ClientError> {
+    let mut request = url.into_client_request().map_err(ClientError::config)?;
     if let Some(credentials) = credentials {
         let value = HeaderValue::from_str(&credentials.authorization())
-            .map_err(|_| "credentials are not valid header text".to_owned())?;
+            .map_err(|_| ClientError::config("credentials are not valid header text"))?;
         request.headers_mut().insert(AUTHORIZATION, value);
     }
     let config = Some(socket_config(max_frame_bytes));
@@ -61,15 +64,27 @@ pub(crate) async fn open(
     let connected = {
         let _ = tls;
         if url.starts_with("wss:") {
-            return Err("wss needs the `tls` feature of connmix-client".to_owned());
+            return Err(ClientError::config(
+                "wss needs the `tls` feature of connmix-client",
+            ));
         }
         tokio_tungstenite::connect_async_with_config(request, config, true).await
     };
-    let (ws, _response) = connected.map_err(|e| match e {
-        tokio_tungstenite::tungstenite::Error::Http(response) => {
-            format!("upgrade refused: HTTP {}", response.status())
+    let (ws, _response) = connected.map_err(|e| {
+        use tokio_tungstenite::tungstenite::Error;
+        let disconnected = |text: String| ClientError::new(ClientErrorKind::Disconnected, text);
+        match e {
+            Error::Http(response) => {
+                let status = response.status();
+                let kind = match status.as_u16() {
+                    401 | 403 => ClientErrorKind::Auth,
+                    _ => ClientErrorKind::Disconnected,
+                };
+                ClientError::new(kind, format!("upgrade refused: HTTP {status}"))
+            }
+            Error::Io(io) => disconnected(io_failure(&io)),
+            other => disconnected(other.to_string()),
         }
-        other => other.to_string(),
     })?;
     Ok(ws)
 }

@@ -12,7 +12,7 @@ use tracing::{info, info_span, warn, Instrument};
 use super::connect::{open, Ws};
 use super::session::{Session, SessionEnd};
 use super::{Command, Subscription};
-use crate::error::ClientError;
+use crate::error::{ClientError, ClientErrorKind};
 use crate::shared::Shared;
 use crate::state::{ConnectionEvent, DisconnectReason, NodeState};
 
@@ -100,11 +100,14 @@ impl NodeTask {
                     Offline::Ready(Ok(Ok(ws))) => ws,
                     Offline::Ready(Ok(Err(error))) => {
                         warn!(url = %self.url, %error, "connect failed");
+                        self.connect_failed(error.kind(), &error);
                         failures = failures.saturating_add(1);
                         continue;
                     }
                     Offline::Ready(Err(_elapsed)) => {
                         warn!(url = %self.url, "connect timed out");
+                        let why = format!("no answer within {timeout:?}");
+                        self.connect_failed(ClientErrorKind::Timeout, &why);
                         failures = failures.saturating_add(1);
                         continue;
                     }
@@ -154,8 +157,15 @@ impl NodeTask {
         .await
     }
 
+    /// Tells the application, through [`Shared::failed`], why this node cannot be reached.
+    fn connect_failed(&self, kind: ClientErrorKind, why: &dyn std::fmt::Display) {
+        let error = ClientError::new(kind, format!("node {} at {}: {why}", self.id, self.url));
+        self.shared.failed(&error);
+    }
+
     async fn session(&mut self, ws: Ws) -> SessionEnd {
         info!("connected");
+        self.shared.succeeded();
         self.connected.store(true, Ordering::Release);
         self.shared.set_node_state(&self.id, NodeState::Connected);
         self.shared.emit(ConnectionEvent::Connected {
