@@ -2,6 +2,30 @@
 
 use std::time::Duration;
 
+/// What the consumer keeps of who is in which room (`--room-presence`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RoomPresence {
+    /// Membership records, `presence`, and `join`/`leave` events on the rooms.
+    Events,
+    /// Membership records and `presence`, no events.
+    Records,
+    /// Nothing: no records (two statements less per subscribe, one per close), `presence`
+    /// refused; the tutorial's behaviour.
+    Off,
+}
+
+impl RoomPresence {
+    /// Whether membership records are kept.
+    pub fn records(self) -> bool {
+        self != RoomPresence::Off
+    }
+
+    /// Whether rooms hear joins and leaves.
+    pub fn events(self) -> bool {
+        self == RoomPresence::Events
+    }
+}
+
 /// Limits on what one user may do and on how much work runs at once.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Limits {
@@ -32,9 +56,8 @@ pub struct Limits {
     pub session_ttl: Duration,
     /// Messages kept per channel for `history`; 0 keeps none and turns `history` off.
     pub history_per_channel: u32,
-    /// Whether a room hears `join` and `leave` events when a user's first connection joins it
-    /// or their last one leaves.
-    pub join_leave_events: bool,
+    /// What the consumer keeps of who is in which room.
+    pub room_presence: RoomPresence,
     /// Messages waiting to be stored before new ones are dropped (and counted) rather than
     /// delaying a reply.
     pub history_buffer: usize,
@@ -58,7 +81,7 @@ impl Default for Limits {
             login_window: Duration::from_secs(60),
             session_ttl: Duration::from_secs(24 * 3600),
             history_per_channel: 200,
-            join_leave_events: true,
+            room_presence: RoomPresence::Events,
             history_buffer: 4096,
         }
     }

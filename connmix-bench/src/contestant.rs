@@ -9,6 +9,9 @@ use anyhow::Context as _;
 use serde::Serialize;
 use tokio::process::{Child, Command};
 
+/// chat-consumer's `--room-presence`, from the environment.
+const ROOM_PRESENCE: &str = "CHAT_ROOM_PRESENCE";
+
 /// The consumers compared.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -128,11 +131,6 @@ impl Contestant {
                     "1000000000".into(),
                     "--message-burst".into(),
                     "1000000000".into(),
-                    // The tutorial's protocol has no join or leave events, and the floor and
-                    // the baseline send none; the room records behind them (and `presence`)
-                    // are still written, and so counted. History stays on, as deployed.
-                    "--join-leave-events".into(),
-                    "false".into(),
                 ],
             ),
             Kind::Baseline => (
@@ -169,6 +167,14 @@ impl Contestant {
             }
             (None, None) => Command::new(program),
         };
+        if kind == Kind::Chat {
+            // The tutorial's protocol has no join or leave events, and the floor and the
+            // baseline send none: chat-consumer keeps its room records (and `presence`), which
+            // are counted, without the events. History stays on, as deployed. The environment
+            // may say otherwise, to measure another setting.
+            let presence = std::env::var(ROOM_PRESENCE).unwrap_or_else(|_| "records".into());
+            command.env(ROOM_PRESENCE, presence);
+        }
         command
             .args(&args)
             // Per-event logging would be measured too; warnings still reach the log.

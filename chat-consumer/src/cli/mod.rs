@@ -11,11 +11,12 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use anyhow::Context as _;
+use chat_consumer::db;
+use chat_consumer::limits::{Limits, RoomPresence};
 use chat_consumer::reconcile::Reconcile;
 use chat_consumer::serve::SourceKind;
 use chat_consumer::service::password::Hasher;
 use chat_consumer::source::StreamConfig;
-use chat_consumer::{db, limits::Limits};
 use clap::{Args, CommandFactory as _, Parser, Subcommand};
 use sea_orm::DatabaseConnection;
 
@@ -296,10 +297,11 @@ struct ConsumerArgs {
     /// Messages kept per channel for `history` (0: none, and `history` is off).
     #[arg(long, env = "CHAT_HISTORY_PER_CHANNEL", default_value_t = Limits::default().history_per_channel)]
     history_per_channel: u32,
-    /// Publish `join` and `leave` events on a room when a user's first connection joins it
-    /// or their last one leaves (`presence` works either way).
-    #[arg(long, env = "CHAT_JOIN_LEAVE_EVENTS", default_value_t = Limits::default().join_leave_events, action = clap::ArgAction::Set)]
-    join_leave_events: bool,
+    /// Who is in which room: `events` keeps membership records (for `presence`) and publishes
+    /// `join`/`leave` events on the rooms, `records` only keeps the records, `off` neither
+    /// (`presence` is refused; the cheapest, as the tutorial).
+    #[arg(long, env = "CHAT_ROOM_PRESENCE", value_enum, default_value_t = RoomPresenceArg::Events)]
+    room_presence: RoomPresenceArg,
     /// Seconds between two checks for presence records a lost close event left behind
     /// (connections the engine no longer holds, nodes it no longer lists).
     #[arg(
@@ -334,6 +336,17 @@ struct ConsumerArgs {
     /// [default: off; dev: 127.0.0.1:6791].
     #[arg(long, env = "CHAT_ADMIN_ADDR")]
     admin_addr: Option<SocketAddr>,
+}
+
+/// `--room-presence`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum RoomPresenceArg {
+    /// Records, `presence`, and join/leave events.
+    Events,
+    /// Records and `presence`, no events.
+    Records,
+    /// Nothing; `presence` refused.
+    Off,
 }
 
 /// `--source`.
@@ -405,7 +418,11 @@ impl ConsumerArgs {
             login_window: Duration::from_secs(self.login_window_secs),
             session_ttl: Duration::from_secs(self.session_ttl_secs),
             history_per_channel: self.history_per_channel,
-            join_leave_events: self.join_leave_events,
+            room_presence: match self.room_presence {
+                RoomPresenceArg::Events => RoomPresence::Events,
+                RoomPresenceArg::Records => RoomPresence::Records,
+                RoomPresenceArg::Off => RoomPresence::Off,
+            },
             ..defaults
         })
     }

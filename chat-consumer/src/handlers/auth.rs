@@ -118,7 +118,7 @@ async fn set_uid<E: ChatEngine>(cx: &Ctx<'_, E>, uid: u64) -> bool {
     }
     // The rooms were the previous user's: they left them (the page joins again as the new
     // one).
-    if cx.user.is_some() {
+    if cx.user.is_some() && cx.chat.limits.room_presence.records() {
         match rooms::leave_all(db, cx.conn).await {
             Ok(left) => announce(cx.chat, Change::Leave, &left).await,
             Err(err) => tracing::warn!(uid, error = %err, "cannot remove room memberships"),

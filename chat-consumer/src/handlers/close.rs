@@ -15,6 +15,9 @@ pub async fn close<E: ChatEngine>(cx: &Ctx<'_, E>) {
     if let Err(err) = presence::disconnect(&cx.chat.db, cx.conn).await {
         tracing::warn!(uid, error = %err, "cannot remove presence record");
     }
+    if !cx.chat.limits.room_presence.records() {
+        return;
+    }
     match rooms::leave_all(&cx.chat.db, cx.conn).await {
         Ok(left) => announce(cx.chat, Change::Leave, &left).await,
         Err(err) => tracing::warn!(uid, error = %err, "cannot remove room memberships"),

@@ -53,7 +53,10 @@ pub async fn membership<E: ChatEngine>(cx: &Ctx<'_, E>, change: Change, channels
     // leave after the sender has its answer.
     let uid = cx.user.unwrap_or_default();
     let mut changed = Vec::new();
-    for name in names.iter().filter(|name| is_room(name)) {
+    let recorded_rooms = names
+        .iter()
+        .filter(|name| cx.chat.limits.room_presence.records() && is_room(name));
+    for name in recorded_rooms {
         let recorded = match change {
             Change::Join => rooms::join(&cx.chat.db, cx.conn, uid, name).await,
             Change::Leave => rooms::leave(&cx.chat.db, cx.conn, uid, name).await,
@@ -75,13 +78,13 @@ fn is_room(name: &str) -> bool {
 }
 
 /// Publishes a join or leave event on each room of `changed` for its user, when the chat
-/// sends them (`--join-leave-events`). Failures are logged: the change itself stands.
+/// sends them (`--room-presence events`). Failures are logged: the change itself stands.
 pub(crate) async fn announce<E: ChatEngine>(
     chat: &Chat<E>,
     change: Change,
     changed: &[rooms::Left],
 ) {
-    if !chat.limits.join_leave_events {
+    if !chat.limits.room_presence.events() {
         return;
     }
     for (room, uid) in changed {

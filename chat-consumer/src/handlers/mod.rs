@@ -42,6 +42,8 @@ pub mod reason {
     pub const BAD_SESSION: &str = "Session expired, please log in again";
     /// `history` on a consumer that keeps none.
     pub const HISTORY_OFF: &str = "History is turned off";
+    /// `presence` on a consumer that keeps no room records.
+    pub const PRESENCE_OFF: &str = "Presence is turned off";
     /// `presence` of something else than a room.
     pub const ROOMS_ONLY: &str = "Presence is kept for rooms only";
     /// Too many channels in one request.

@@ -30,6 +30,11 @@ pub async fn presence<E: ChatEngine>(cx: &Ctx<'_, E>, room: &str) {
             return cx.reply(why).await;
         }
     };
+    if !chat.limits.room_presence.records() {
+        return cx
+            .reply(ChatReply::error(op::PRESENCE, reason::PRESENCE_OFF))
+            .await;
+    }
     let answer = match rooms::members(&chat.db, &name, MAX_LISTED).await {
         Ok(members) => {
             let users = members
@@ -53,6 +58,7 @@ mod tests {
     use super::*;
     use crate::handlers::close::close;
     use crate::handlers::membership::{membership, Change};
+    use crate::limits::RoomPresence;
     use crate::testing::{add_user, conn, test_chat, Call};
 
     fn rooms(names: &[&str]) -> Vec<String> {
@@ -153,9 +159,30 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn without_room_records_presence_is_refused_and_nothing_is_announced() {
+        let mut chat = test_chat().await;
+        chat.limits.room_presence = RoomPresence::Off;
+        let one = add_user(&chat, "user1", "123456").await;
+        let room = rooms(&["room_1"]);
+        membership(&Ctx::new(&chat, &conn(1), Some(one)), Change::Join, &room).await;
+        let calls = chat.engine().take();
+        assert!(events(&calls).is_empty(), "{calls:?}");
+        assert_eq!(last_reply(&calls), json!({"op":"subscribe","success":true}));
+        presence(&Ctx::new(&chat, &conn(1), Some(one)), "room_1").await;
+        assert_eq!(
+            last_reply(&chat.engine().take()),
+            json!({"op":"presence","error":reason::PRESENCE_OFF})
+        );
+        assert!(rooms::members(chat.db(), "room_1", 10)
+            .await
+            .unwrap()
+            .is_empty());
+    }
+
+    #[tokio::test]
     async fn join_and_leave_events_can_be_turned_off() {
         let mut chat = test_chat().await;
-        chat.limits.join_leave_events = false;
+        chat.limits.room_presence = RoomPresence::Records;
         let one = add_user(&chat, "user1", "123456").await;
         let room = rooms(&["room_1"]);
         membership(&Ctx::new(&chat, &conn(1), Some(one)), Change::Join, &room).await;
