@@ -2,11 +2,12 @@
 //!
 //! Storing stays off the reply path: a published message goes into a bounded buffer
 //! ([`History::record`] never waits), and one writer task empties it in batches, one `INSERT`
-//! of many rows per batch (it lets a batch gather for 10 ms after its first message). When the buffer is full (the database is slower than the chat) a
+//! of many rows per batch (it lets a batch gather for 10 ms after its first message,
+//! `--history-linger-ms`). When the buffer is full (the database is slower than the chat) a
 //! message is left out of the history and counted (`chat_history_dropped_total`), never
 //! delayed. Each channel keeps about `per_channel` messages: the writer trims a channel once
-//! it has stored half that many since the last trim (two statements, so they are spread thin),
-//! so a channel holds at most half as many more rows; a read returns at most `per_channel`,
+//! it has stored an eighth more than that since the last trim (trimming less often measured
+//! dearer: a larger table costs every insert more), and a read returns at most `per_channel`,
 //! so the bound seen by browsers is exact.
 
 use std::collections::HashMap;
@@ -28,9 +29,9 @@ use crate::telemetry::names::{HISTORY_DROPPED, HISTORY_STORED};
 
 /// Most rows one `INSERT` writes.
 const BATCH: usize = 256;
-/// How long the writer lets a batch gather after its first message: how late a message may
-/// appear in the history.
-const LINGER: Duration = Duration::from_millis(10);
+/// How long the writer lets a batch gather after its first message unless told otherwise:
+/// how late a message may appear in the history.
+pub const DEFAULT_LINGER: Duration = Duration::from_millis(10);
 
 /// A published message, as the history keeps it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -79,11 +80,23 @@ impl History {
         per_channel: u32,
         buffer: usize,
     ) -> (Self, Option<JoinHandle<()>>) {
+        Self::start_lingering(db, per_channel, buffer, DEFAULT_LINGER)
+    }
+
+    /// [`History::start`], the writer letting each batch gather for `linger` after its first
+    /// message: longer makes fewer, larger `INSERT`s (cheaper per message) and a message later
+    /// to appear in the history.
+    pub fn start_lingering(
+        db: DatabaseConnection,
+        per_channel: u32,
+        buffer: usize,
+        linger: Duration,
+    ) -> (Self, Option<JoinHandle<()>>) {
         if per_channel == 0 {
             return (Self::off(), None);
         }
         let (tx, rx) = mpsc::channel(buffer.max(1));
-        let writer = tokio::spawn(write(db, rx, per_channel));
+        let writer = tokio::spawn(write(db, rx, per_channel, linger));
         let history = Self {
             tx: Some(tx),
             per_channel,
@@ -163,15 +176,21 @@ impl History {
 }
 
 /// The writer task: batches of up to [`BATCH`] messages, each one `INSERT`, then the trims due.
-async fn write(db: DatabaseConnection, mut rx: mpsc::Receiver<Item>, per_channel: u32) {
-    let trim_every = per_channel / 2 + 1;
+async fn write(
+    db: DatabaseConnection,
+    mut rx: mpsc::Receiver<Item>,
+    per_channel: u32,
+    linger: Duration,
+) {
+    let trim_every = per_channel / 8 + 1;
     let mut since_trim: HashMap<String, u32> = HashMap::new();
     let mut items = Vec::with_capacity(BATCH);
     while rx.recv_many(&mut items, BATCH).await > 0 {
         // Let a batch gather: one INSERT of many rows costs the database far less than as many
         // INSERTs of one. A flush goes at once.
-        if items.len() < BATCH && !items.iter().any(|item| matches!(item, Item::Flush(_))) {
-            tokio::time::sleep(LINGER).await;
+        let flushing = items.iter().any(|item| matches!(item, Item::Flush(_)));
+        if items.len() < BATCH && !flushing && !linger.is_zero() {
+            tokio::time::sleep(linger).await;
             while items.len() < BATCH {
                 match rx.try_recv() {
                     Ok(item) => items.push(item),
@@ -325,7 +344,7 @@ mod tests {
             .await
             .unwrap()
             .len();
-        assert!((10..=15).contains(&kept), "{kept} rows kept");
+        assert!((10..=12).contains(&kept), "{kept} rows kept");
         assert_eq!(history.latest(&db, "room_2", 5).await.unwrap().len(), 1);
     }
 

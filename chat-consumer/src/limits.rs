@@ -58,6 +58,8 @@ pub struct Limits {
     pub history_per_channel: u32,
     /// What the consumer keeps of who is in which room.
     pub room_presence: RoomPresence,
+    /// How long the history writer lets a batch gather after its first message.
+    pub history_linger: Duration,
     /// Messages waiting to be stored before new ones are dropped (and counted) rather than
     /// delaying a reply.
     pub history_buffer: usize,
@@ -82,6 +84,7 @@ impl Default for Limits {
             session_ttl: Duration::from_secs(24 * 3600),
             history_per_channel: 200,
             room_presence: RoomPresence::Events,
+            history_linger: crate::history::DEFAULT_LINGER,
             history_buffer: 4096,
         }
     }

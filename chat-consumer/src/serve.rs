@@ -162,10 +162,11 @@ pub async fn run(consumer: Consumer, shutdown: CancellationToken) -> Result<Stop
     } else {
         Some(Sessions::load(&db, limits.session_ttl).await?)
     };
-    let (history, history_writer) = History::start(
+    let (history, history_writer) = History::start_lingering(
         db.clone(),
         limits.history_per_channel,
         limits.history_buffer,
+        limits.history_linger,
     );
     let drain_timeout = limits.drain_timeout;
     let mut chat = Chat::new(client.clone(), db, hasher, limits).with_history(history);
