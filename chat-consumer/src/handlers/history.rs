@@ -3,24 +3,15 @@
 use connmix_protocol::chat::{op, ChatReply, DEFAULT_HISTORY};
 
 use super::{reason, Ctx};
-use crate::channel::Channel;
 use crate::engine::ChatEngine;
 
 /// Answers the latest `count` (default [`DEFAULT_HISTORY`]) messages of `channel`, oldest
 /// first. The channel rules are `subscribe`'s: rooms, `broadcast` and one's own `user_<id>`.
 pub async fn history<E: ChatEngine>(cx: &Ctx<'_, E>, channel: &str, count: Option<u32>) {
     let chat = cx.chat;
-    let Some(uid) = cx.user else {
-        return cx
-            .reply(ChatReply::error(op::HISTORY, reason::NO_ACCESS))
-            .await;
-    };
-    let name = match Channel::parse_for_member(channel, uid, chat.limits.max_room_name) {
+    let name = match cx.member_channel(channel) {
         Ok(parsed) => parsed.to_string(),
-        Err(err) => {
-            let why = ChatReply::error(op::HISTORY, format!("{err}: {channel}"));
-            return cx.reply(why).await;
-        }
+        Err(why) => return cx.reply(ChatReply::error(op::HISTORY, why)).await,
     };
     if !chat.history.is_on() {
         return cx

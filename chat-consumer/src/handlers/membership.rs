@@ -5,7 +5,6 @@ use connmix_protocol::chat::{op, ChatReply, MembershipEvent};
 
 use super::outgoing::now_millis;
 use super::{reason, Ctx};
-use crate::channel::Channel;
 use crate::chat::Chat;
 use crate::engine::ChatEngine;
 use crate::service::rooms;
@@ -108,21 +107,16 @@ pub(crate) async fn announce<E: ChatEngine>(
 
 /// The channels in canonical form if the user may use every one of them, else the reason
 /// for the first refusal.
-fn checked<E>(cx: &Ctx<'_, E>, channels: &[String]) -> Result<Vec<String>, String> {
-    let Some(uid) = cx.user else {
+fn checked<E: ChatEngine>(cx: &Ctx<'_, E>, channels: &[String]) -> Result<Vec<String>, String> {
+    if cx.user.is_none() {
         return Err(reason::NO_ACCESS.to_owned());
-    };
-    let limits = &cx.chat.limits;
-    if channels.len() > limits.max_channels_per_request {
+    }
+    if channels.len() > cx.chat.limits.max_channels_per_request {
         return Err(reason::TOO_MANY_CHANNELS.to_owned());
     }
     channels
         .iter()
-        .map(|name| {
-            Channel::parse_for_member(name, uid, limits.max_room_name)
-                .map(|channel| channel.to_string())
-                .map_err(|err| format!("{err}: {name}"))
-        })
+        .map(|name| cx.member_channel(name).map(|channel| channel.to_string()))
         .collect()
 }
 

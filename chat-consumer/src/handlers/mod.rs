@@ -18,6 +18,7 @@ use connmix_protocol::chat::ChatReply;
 
 use std::sync::atomic::Ordering;
 
+use crate::channel::Channel;
 use crate::chat::Chat;
 use crate::engine::{ChatEngine, Conn};
 use crate::telemetry::{Outcome, OutcomeCell};
@@ -85,6 +86,14 @@ impl<'a, E: ChatEngine> Ctx<'a, E> {
             entry: None,
             outcome: OutcomeCell::default(),
         }
+    }
+
+    /// `name` as a channel the logged-in user may use, by `subscribe`'s rules (rooms,
+    /// `broadcast`, one's own `user_<id>`); otherwise the reason for the browser.
+    pub(crate) fn member_channel(&self, name: &str) -> Result<Channel, String> {
+        let uid = self.user.ok_or_else(|| reason::NO_ACCESS.to_owned())?;
+        Channel::parse_for_member(name, uid, self.chat.limits.max_room_name)
+            .map_err(|err| format!("{err}: {name}"))
     }
 
     /// Sends `reply` to the connection; a failure is logged, since the browser cannot be told.

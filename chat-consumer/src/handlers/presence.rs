@@ -13,22 +13,14 @@ pub const MAX_LISTED: u64 = 1000;
 /// Answers the users with a connection in `room`, each once, by name.
 pub async fn presence<E: ChatEngine>(cx: &Ctx<'_, E>, room: &str) {
     let chat = cx.chat;
-    let Some(uid) = cx.user else {
-        return cx
-            .reply(ChatReply::error(op::PRESENCE, reason::NO_ACCESS))
-            .await;
-    };
-    let name = match Channel::parse_for_member(room, uid, chat.limits.max_room_name) {
-        Ok(Channel::Room(name)) => Channel::Room(name).to_string(),
+    let name = match cx.member_channel(room) {
+        Ok(channel @ Channel::Room(_)) => channel.to_string(),
         Ok(_) => {
             return cx
                 .reply(ChatReply::error(op::PRESENCE, reason::ROOMS_ONLY))
                 .await
         }
-        Err(err) => {
-            let why = ChatReply::error(op::PRESENCE, format!("{err}: {room}"));
-            return cx.reply(why).await;
-        }
+        Err(why) => return cx.reply(ChatReply::error(op::PRESENCE, why)).await,
     };
     if !chat.limits.room_presence.records() {
         return cx
