@@ -5,39 +5,14 @@
 
 mod common;
 
-use std::io::Write as _;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use chat_consumer::service::password::Hasher;
 use chat_consumer::service::users;
-use common::{start_on, Mode, WAIT};
+use common::{server_url, start_on, unique, Mode, WAIT};
 use connmix_mock::browser::Browser;
 use connmix_protocol::chat::ChatRequest;
 use serde_json::{json, Value};
-
-fn server_url(var: &str) -> Option<String> {
-    match std::env::var(var) {
-        Ok(url) if !url.is_empty() => Some(url),
-        _ => {
-            let required = std::env::var("CONNMIX_REQUIRE_SERVICES").is_ok_and(|v| v == "1");
-            assert!(!required, "{var} not set but CONNMIX_REQUIRE_SERVICES=1");
-            let _ = writeln!(std::io::stderr(), "skipped: {var} not set");
-            None
-        }
-    }
-}
-
-fn unique(prefix: &str) -> String {
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or_default();
-    format!(
-        "{prefix}{}x{}",
-        std::process::id(),
-        nanos % 1_000_000_000_000
-    )
-}
 
 async fn request(browser: &mut Browser, request: ChatRequest) -> anyhow::Result<Value> {
     browser.send_request(&request).await?;
@@ -87,7 +62,7 @@ async fn history_of(browser: &mut Browser, channel: &str, count: usize) -> anyho
 
 async fn every_op(url: &str) -> anyhow::Result<()> {
     let (a, b) = (unique("a"), unique("b"));
-    let room = unique("room_");
+    let room = unique("room");
     let setup = start_on(url, Mode::BuiltIn, 2, &[(&a, "123456"), (&b, "123456")]).await?;
     let nodes = setup.engine.nodes();
     let mut one = Browser::connect(nodes[0].chat_addr).await?;

@@ -2,8 +2,9 @@
 //! `CONNMIX_TEST_MYSQL_URL` / `CONNMIX_TEST_POSTGRES_URL` name a server. Tests sharing a real
 //! database use user names unique to the run, so parallel runs do not collide.
 
-use std::io::Write as _;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+mod common;
+
+use std::time::Duration;
 
 use chat_consumer::engine::Conn;
 use chat_consumer::history::{History, Stored};
@@ -12,30 +13,8 @@ use chat_consumer::service::password::Hasher;
 use chat_consumer::service::session::Sessions;
 use chat_consumer::service::{presence, rooms, users};
 use chat_consumer::{db, ErrorKind};
+use common::{server_url, unique};
 use sea_orm::{ConnectionTrait, DatabaseConnection};
-
-/// The server's URL from `var`, or `None` after saying why the test is skipped. With
-/// `CONNMIX_REQUIRE_SERVICES=1` a missing URL fails the test instead.
-fn server_url(var: &str) -> Option<String> {
-    match std::env::var(var) {
-        Ok(url) if !url.is_empty() => Some(url),
-        _ => {
-            let required = std::env::var("CONNMIX_REQUIRE_SERVICES").is_ok_and(|v| v == "1");
-            assert!(!required, "{var} not set but CONNMIX_REQUIRE_SERVICES=1");
-            // Straight to the process's stderr: the test harness would swallow `println!`.
-            let _ = writeln!(std::io::stderr(), "skipped: {var} not set");
-            None
-        }
-    }
-}
-
-fn unique(prefix: &str) -> String {
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or_default();
-    format!("{prefix}_{}_{nanos}", std::process::id())
-}
 
 fn hasher() -> Hasher {
     Hasher::with_cost(64, 1, 2).unwrap()

@@ -3,7 +3,8 @@
 
 #![allow(dead_code, unreachable_pub)]
 
-use std::time::Duration;
+use std::io::Write as _;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::Context as _;
 use chat_consumer::admin::Readiness;
@@ -145,4 +146,28 @@ pub async fn recv_chat(browser: &mut Browser) -> anyhow::Result<Value> {
             return Ok(frame);
         }
     }
+}
+
+/// The server's URL from `var`, or `None` after saying why the test is skipped. With
+/// `CONNMIX_REQUIRE_SERVICES=1` a missing URL fails the test instead.
+pub fn server_url(var: &str) -> Option<String> {
+    match std::env::var(var) {
+        Ok(url) if !url.is_empty() => Some(url),
+        _ => {
+            let required = std::env::var("CONNMIX_REQUIRE_SERVICES").is_ok_and(|v| v == "1");
+            assert!(!required, "{var} not set but CONNMIX_REQUIRE_SERVICES=1");
+            // Straight to the process's stderr: the test harness would swallow `println!`.
+            let _ = writeln!(std::io::stderr(), "skipped: {var} not set");
+            None
+        }
+    }
+}
+
+/// A name unique to this run: `<prefix>_<pid>_<nanoseconds>`.
+pub fn unique(prefix: &str) -> String {
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or_default();
+    format!("{prefix}_{}_{nanos}", std::process::id())
 }
