@@ -39,12 +39,18 @@ pub(crate) async fn join(page: &Page, room: &str) -> anyhow::Result<()> {
         .send_keys(room)
         .await?;
     page.find(Locator::Id("join-button")).await?.click().await?;
-    let selected = format!(r#"button.channel[data-channel="room_{room}"][aria-current="true"]"#);
+    wait_current(page, &format!("room_{room}")).await
+}
+
+/// Waits until `channel` is the channel on screen.
+async fn wait_current(page: &Page, channel: &str) -> anyhow::Result<()> {
     page.wait()
         .at_most(WAIT)
-        .for_element(Locator::Css(&selected))
+        .for_element(Locator::Css(&format!(
+            r#"button.channel[data-channel="{channel}"][aria-current="true"]"#
+        )))
         .await
-        .with_context(|| format!("room {room} never became the current channel"))?;
+        .with_context(|| format!("{channel} never became the current channel"))?;
     Ok(())
 }
 
@@ -153,14 +159,7 @@ pub(crate) async fn open_channel(page: &Page, channel: &str) -> anyhow::Result<(
         &format!(r#"button.channel[data-channel="{channel}"]"#),
     )
     .await?;
-    page.wait()
-        .at_most(WAIT)
-        .for_element(Locator::Css(&format!(
-            r#"button.channel[data-channel="{channel}"][aria-current="true"]"#
-        )))
-        .await
-        .with_context(|| format!("{channel} never became the current channel"))?;
-    Ok(())
+    wait_current(page, channel).await
 }
 
 /// Sends `text` to the channel on screen.
@@ -189,12 +188,7 @@ pub(crate) async fn send_direct(page: &Page, to: &str, text: &str) -> anyhow::Re
     let field = page.find(Locator::Id("to-input")).await?;
     field.clear().await?;
     field.send_keys(to).await?;
-    page.find(Locator::Id("message-input"))
-        .await?
-        .send_keys(text)
-        .await?;
-    page.find(Locator::Id("send-button")).await?.click().await?;
-    Ok(())
+    send_text(page, text).await
 }
 
 /// Saves what the window shows as `target/e2e-screenshots/<name>`.
